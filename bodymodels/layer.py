@@ -1,0 +1,154 @@
+"""One interface over SMPL, SMPL-H and SMPL-X: parameters in, vertices, skeleton joints and
+OpenPose keypoints out, with a leading batch dimension everywhere.
+
+Shapes: B batch, V vertices, J skeleton joints, K OpenPose keypoints.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import smplx
+import torch
+from smplx.utils import Struct
+
+from bodymodels import openpose
+from bodymodels.files import OPEN_MODEL_FOLDER, find_model_file, read_model_file
+
+NUM_SKELETON_JOINTS = {"smpl": 24, "smplh": 52, "smplx": 55}
+_POSE_SIZES = {
+    "global_orient": 3, "body_pose": 63, "left_hand_pose": 45, "right_hand_pose": 45,
+    "jaw_pose": 3, "leye_pose": 3, "reye_pose": 3, "transl": 3,
+}
+_MODEL_POSES = {
+    "smpl": ("global_orient", "body_pose", "transl"),
+    "smplh": ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "transl"),
+    "smplx": tuple(_POSE_SIZES),
+}
+
+
+@dataclass
+class BodyParams:
+    """Body model parameters, each (B, D). Hand poses are full axis-angle (45 = 15 joints x
+    3, the flat hand at zero); ``body_pose`` is 21 joints x 3 for every model type (SMPL's
+    two hand joints stay at rest)."""
+
+    betas: torch.Tensor
+    expression: torch.Tensor
+    global_orient: torch.Tensor
+    body_pose: torch.Tensor
+    left_hand_pose: torch.Tensor
+    right_hand_pose: torch.Tensor
+    jaw_pose: torch.Tensor
+    leye_pose: torch.Tensor
+    reye_pose: torch.Tensor
+    transl: torch.Tensor
+
+    @staticmethod
+    def zeros(batch_size: int, num_betas: int = 10, num_expression: int = 10,
+              device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> "BodyParams":
+        sizes = {"betas": num_betas, "expression": num_expression, **_POSE_SIZES}
+        return BodyParams(**{name: torch.zeros(batch_size, size, device=device, dtype=dtype)
+                             for name, size in sizes.items()})
+
+    @property
+    def batch_size(self) -> int:
+        return self.global_orient.shape[0]
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class BodyOutput:
+    """``vertices`` (B, V, 3), ``joints`` (B, J, 3) skeleton joints, ``keypoints`` (B, K, 3)
+    in OpenPose order (``bodymodels.openpose``), zero where ``keypoint_valid`` (K,) is False."""
+
+    vertices: torch.Tensor
+    joints: torch.Tensor
+    keypoints: torch.Tensor
+    keypoint_valid: torch.Tensor = field(repr=False)
+
+
+class BodyModel(torch.nn.Module):
+    """SMPL, SMPL-H or SMPL-X from ``model_folder`` (the open SMPL-X model by default)."""
+
+    def __init__(self, model_type: str = "smplx", gender: str = "neutral",
+                 model_folder: Path | str | None = None, num_betas: int = 10,
+                 num_expression: int = 10, use_face_contour: bool = False) -> None:
+        super().__init__()
+        folder = Path(model_folder) if model_folder is not None else OPEN_MODEL_FOLDER
+        self.path = find_model_file(folder, model_type, gender)
+        self.model_type, self.gender = model_type, gender
+        self.use_face_contour = use_face_contour and model_type == "smplx"
+        data = read_model_file(self.path)
+        self.smpl = self._build(model_type, data, gender, num_betas, num_expression)
+        self.num_betas = self.smpl.num_betas
+        self.num_expression = getattr(self.smpl, "num_expression_coeffs", 0)
+        self.faces = np.asarray(self.smpl.faces, dtype=np.int64)
+        indices = openpose.source_indices(model_type, self.use_face_contour)
+        self.register_buffer("keypoint_source", torch.as_tensor(np.maximum(indices, 0)), persistent=False)
+        self.register_buffer("keypoint_valid", torch.as_tensor(indices >= 0), persistent=False)
+
+    def _build(self, model_type, data, gender, num_betas, num_expression) -> torch.nn.Module:
+        common = dict(gender=gender, num_betas=num_betas, batch_size=1)
+        # smplx prints a warning for shape spaces smaller than the official ones (the open
+        # model has 10 betas and 10 expressions); it is expected here, so keep it quiet.
+        with contextlib.redirect_stdout(io.StringIO()):
+            if model_type == "smpl":
+                return smplx.SMPL(str(self.path.parent), data_struct=Struct(**data), **common)
+            hands = dict(use_pca=False, flat_hand_mean=True)
+            if model_type == "smplh":
+                return smplx.SMPLH(str(self.path.parent), data_struct=Struct(**data), **common, **hands)
+            smplx_kwargs = dict(**common, **hands, num_expression_coeffs=num_expression,
+                                use_face_contour=self.use_face_contour)
+            if self.path.suffix == ".npz":
+                return smplx.SMPLX(str(self.path), ext="npz", **smplx_kwargs)
+            # smplx.SMPLX reads only its own files, with plain pickle (which needs chumpy for
+            # legacy .pkl): hand it the arrays read here, as a temporary .npz.
+            with tempfile.TemporaryDirectory() as tmp:
+                converted = Path(tmp) / "SMPLX_CONVERTED.npz"
+                np.savez(converted, **data)
+                return smplx.SMPLX(str(converted), ext="npz", **smplx_kwargs)
+
+    @property
+    def num_keypoints(self) -> int:
+        return int(self.keypoint_source.shape[0])
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.smpl.v_template.shape[0])
+
+    def zero_params(self, batch_size: int) -> BodyParams:
+        """Rest-pose, mean-shape parameters on this model's device and dtype."""
+        ref = self.smpl.v_template
+        return BodyParams.zeros(batch_size, self.num_betas, max(self.num_expression, 1),
+                                device=ref.device, dtype=ref.dtype)
+
+    def _smpl_kwargs(self, params: BodyParams) -> dict[str, torch.Tensor]:
+        batch = params.batch_size
+        for name, value in params.as_dict().items():
+            width = _POSE_SIZES.get(name)
+            if value.dim() != 2 or value.shape[0] != batch or (width is not None and value.shape[1] != width):
+                expected = f"(B={batch}, {width if width is not None else 'D'})"
+                raise ValueError(f"{name} must be {expected}, got {tuple(value.shape)}")
+        kwargs = {"betas": params.betas[:, : self.num_betas]}
+        for name in _MODEL_POSES[self.model_type]:
+            kwargs[name] = getattr(params, name)
+        if self.model_type == "smpl":
+            hands_at_rest = params.body_pose.new_zeros(batch, 6)
+            kwargs["body_pose"] = torch.cat([params.body_pose, hands_at_rest], dim=1)
+        if self.model_type == "smplx":
+            kwargs["expression"] = params.expression[:, : self.num_expression]
+        return kwargs
+
+    def forward(self, params: BodyParams) -> BodyOutput:
+        """Vertices, skeleton joints and OpenPose keypoints for ``params``."""
+        output = self.smpl(**self._smpl_kwargs(params), return_verts=True)
+        count = NUM_SKELETON_JOINTS[self.model_type]
+        keypoints = output.joints[:, self.keypoint_source] * self.keypoint_valid[None, :, None]
+        return BodyOutput(output.vertices, output.joints[:, :count], keypoints, self.keypoint_valid)

@@ -1,0 +1,67 @@
+"""OpenPose keypoint layout and where each keypoint comes from in each body model.
+
+bodyfit's keypoint array is BODY_25, then the left hand (21), the right hand (21) and the
+face (51 points, dlib 17-67; plus the 17 contour points 0-16 when the contour is used):
+118 or 135 keypoints.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+BODY25_NAMES: tuple[str, ...] = (
+    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
+    "MidHip", "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar",
+    "LEar", "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
+)
+OPENPOSE = {name: index for index, name in enumerate(BODY25_NAMES)}
+"""BODY_25 index by name: ``OPENPOSE["RWrist"] == 4``."""
+
+HAND_NAMES: tuple[str, ...] = ("Wrist",) + tuple(
+    f"{finger}{k}" for finger in ("Thumb", "Index", "Middle", "Ring", "Pinky") for k in range(1, 5))
+NUM_BODY, NUM_HAND, NUM_FACE, NUM_CONTOUR = 25, 21, 51, 17
+
+BODY = slice(0, NUM_BODY)
+LEFT_HAND = slice(NUM_BODY, NUM_BODY + NUM_HAND)
+RIGHT_HAND = slice(NUM_BODY + NUM_HAND, NUM_BODY + 2 * NUM_HAND)
+FACE = slice(NUM_BODY + 2 * NUM_HAND, NUM_BODY + 2 * NUM_HAND + NUM_FACE)
+CONTOUR = slice(FACE.stop, FACE.stop + NUM_CONTOUR)
+
+
+def num_keypoints(use_face_contour: bool) -> int:
+    return CONTOUR.stop if use_face_contour else FACE.stop
+
+
+# Indices into the joints smplx returns (skeleton joints, then vertex keypoints, then face
+# landmarks); -1 where the model has no such point.
+_BODY25 = {
+    "smplx": [55, 12, 17, 19, 21, 16, 18, 20, 0, 2, 5, 8, 1, 4, 7] + list(range(56, 66)),
+    "smplh": [52, 12, 17, 19, 21, 16, 18, 20, 0, 2, 5, 8, 1, 4, 7] + list(range(53, 63)),
+    "smpl": [24, 12, 17, 19, 21, 16, 18, 20, 0, 2, 5, 8, 1, 4, 7] + list(range(25, 35)),
+}
+_LEFT_HAND = {
+    "smplx": [20, 37, 38, 39, 66, 25, 26, 27, 67, 28, 29, 30, 68, 34, 35, 36, 69, 31, 32, 33, 70],
+    "smplh": [20, 34, 35, 36, 63, 22, 23, 24, 64, 25, 26, 27, 65, 31, 32, 33, 66, 28, 29, 30, 67],
+    "smpl": [20] + [-1] * 20,
+}
+_RIGHT_HAND = {
+    "smplx": [21, 52, 53, 54, 71, 40, 41, 42, 72, 43, 44, 45, 73, 49, 50, 51, 74, 46, 47, 48, 75],
+    "smplh": [21, 49, 50, 51, 68, 37, 38, 39, 69, 40, 41, 42, 70, 46, 47, 48, 71, 43, 44, 45, 72],
+    "smpl": [21] + [-1] * 20,
+}
+_FACE_START = {"smplx": 76}
+
+
+def source_indices(model_type: str, use_face_contour: bool = False) -> np.ndarray:
+    """(K,) index of each OpenPose keypoint in smplx's joint output, -1 where absent."""
+    if model_type not in _BODY25:
+        raise ValueError(f"model_type must be one of {tuple(_BODY25)}, got {model_type!r}")
+    face = [-1] * NUM_FACE
+    contour = [-1] * NUM_CONTOUR
+    if model_type in _FACE_START:
+        start = _FACE_START[model_type]
+        face = list(range(start, start + NUM_FACE))
+        contour = list(range(start + NUM_FACE, start + NUM_FACE + NUM_CONTOUR))
+    indices = _BODY25[model_type] + _LEFT_HAND[model_type] + _RIGHT_HAND[model_type] + face
+    if use_face_contour:
+        indices += contour
+    return np.array(indices, dtype=np.int64)

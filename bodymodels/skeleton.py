@@ -1,0 +1,49 @@
+"""The SMPL-family skeletons: joint names and kinematic trees, by name."""
+from __future__ import annotations
+
+_HAND_FINGERS = ("index", "middle", "pinky", "ring", "thumb")
+
+SMPL_BODY_JOINT_NAMES: tuple[str, ...] = (
+    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
+    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck",
+    "left_collar", "right_collar", "head", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+)
+
+
+def _hand_joint_names(side: str) -> tuple[str, ...]:
+    return tuple(f"{side}_{finger}{k}" for finger in _HAND_FINGERS for k in (1, 2, 3))
+
+
+SMPLX_JOINT_NAMES: tuple[str, ...] = (
+    SMPL_BODY_JOINT_NAMES
+    + ("jaw", "left_eye_smplhf", "right_eye_smplhf")
+    + _hand_joint_names("left")
+    + _hand_joint_names("right")
+)
+"""The 55 skeleton joints of SMPL-X, in the model's order."""
+
+SMPLX_JOINT = {name: index for index, name in enumerate(SMPLX_JOINT_NAMES)}
+
+_BODY_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
+
+
+def _hand_parents(wrist: int, first: int) -> tuple[int, ...]:
+    parents = []
+    for finger in range(5):
+        base = first + 3 * finger
+        parents += [wrist, base, base + 1]
+    return tuple(parents)
+
+
+SMPLX_PARENTS: tuple[int, ...] = (
+    _BODY_PARENTS
+    + (15, 15, 15)
+    + _hand_parents(SMPLX_JOINT["left_wrist"], 25)
+    + _hand_parents(SMPLX_JOINT["right_wrist"], 40)
+)
+"""Parent of each SMPL-X joint (-1 for the root)."""
+
+NUM_SMPLX_JOINTS = len(SMPLX_JOINT_NAMES)
+NUM_BODY_JOINTS = 21
+"""Joints in ``body_pose`` (all of SMPL's 24 but the pelvis and the two hands)."""

@@ -1,0 +1,1 @@
+"""Keypoint detection: MediaPipe landmarks mapped to OpenPose's layout."""

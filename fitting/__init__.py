@@ -1,0 +1,1 @@
+"""Fitting body models to 2D keypoints."""

@@ -1,0 +1,137 @@
+"""OpenPose keypoint files: read, validate, write, and match them to images.
+
+A file ``<stem>_keypoints.json`` (OpenPose 1.2/1.3) holds every detected person, each with
+flat (x, y, confidence) triples: 25 body, 21 + 21 hand, 70 face points; a missing point is
+(0, 0, 0) and a part that was not run is an empty list.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bodymodels import openpose
+from fitting.atomic import write_text_atomic
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+KEYPOINT_SUFFIX = "_keypoints.json"
+_PARTS = {"pose_keypoints_2d": 25, "hand_left_keypoints_2d": 21,
+          "hand_right_keypoints_2d": 21, "face_keypoints_2d": 70}
+
+
+class KeypointFileError(ValueError):
+    """A keypoint file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class PersonKeypoints:
+    """One person's 2D keypoints, each (N, 3) of x, y (pixels) and confidence."""
+
+    body: np.ndarray
+    left_hand: np.ndarray
+    right_hand: np.ndarray
+    face: np.ndarray
+
+    def to_layout(self, use_face_contour: bool = False) -> np.ndarray:
+        """(K, 3) in bodyfit's order (``bodymodels.openpose``): body, hands, face 17-67,
+        then contour 0-16 if asked."""
+        parts = [self.body, self.left_hand, self.right_hand, self.face[17:68]]
+        if use_face_contour:
+            parts.append(self.face[:17])
+        return np.concatenate(parts, axis=0)
+
+    @staticmethod
+    def from_layout(keypoints: np.ndarray) -> "PersonKeypoints":
+        """Inverse of ``to_layout`` (face points that the layout lacks get confidence 0)."""
+        face = np.zeros((70, 3))
+        face[17:68] = keypoints[openpose.FACE]
+        if len(keypoints) >= openpose.CONTOUR.stop:
+            face[:17] = keypoints[openpose.CONTOUR]
+        return PersonKeypoints(keypoints[openpose.BODY].copy(), keypoints[openpose.LEFT_HAND].copy(),
+                               keypoints[openpose.RIGHT_HAND].copy(), face)
+
+
+def _part(path: Path, person: int, key: str, values: object) -> np.ndarray:
+    count = _PARTS[key]
+    if values is None or values == []:
+        return np.zeros((count, 3))
+    if not isinstance(values, list) or not all(isinstance(v, (int, float)) for v in values):
+        raise KeypointFileError(f"{path}: person {person}: '{key}' must be a list of numbers")
+    if len(values) != 3 * count:
+        raise KeypointFileError(f"{path}: person {person}: '{key}' has {len(values)} values, "
+                                f"expected {3 * count} ({count} points x 3)")
+    array = np.asarray(values, dtype=np.float64).reshape(count, 3)
+    if not np.all(np.isfinite(array)):
+        raise KeypointFileError(f"{path}: person {person}: '{key}' contains NaN or infinite values")
+    if np.any(array[:, 2] < 0):
+        raise KeypointFileError(f"{path}: person {person}: '{key}' has a negative confidence")
+    return array
+
+
+def read_openpose(path: Path | str) -> list[PersonKeypoints]:
+    """Every person in an OpenPose JSON file; ``KeypointFileError`` for anything unusable,
+    an empty people list included."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(), parse_constant=lambda c: math.nan)
+    except FileNotFoundError as error:
+        raise KeypointFileError(f"{path}: no such keypoint file") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise KeypointFileError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(data, dict) or not isinstance(data.get("people"), list):
+        raise KeypointFileError(f"{path}: no 'people' list (not an OpenPose keypoint file)")
+    if not data["people"]:
+        raise KeypointFileError(f"{path}: no people in the file")
+    people = []
+    for index, person in enumerate(data["people"]):
+        if not isinstance(person, dict):
+            raise KeypointFileError(f"{path}: person {index} is not an object")
+        if "pose_keypoints_2d" not in person:
+            raise KeypointFileError(f"{path}: person {index} has no 'pose_keypoints_2d'")
+        parts = [_part(path, index, key, person.get(key)) for key in _PARTS]
+        people.append(PersonKeypoints(*parts))
+    return people
+
+
+def write_openpose(path: Path | str, people: list[PersonKeypoints]) -> None:
+    """Writes ``people`` as an OpenPose 1.3 file, atomically."""
+    def flat(array: np.ndarray) -> list[float]:
+        return [round(float(v), 4) for v in np.asarray(array).reshape(-1)]
+
+    records = [{"person_id": [-1], "pose_keypoints_2d": flat(p.body), "face_keypoints_2d": flat(p.face),
+                "hand_left_keypoints_2d": flat(p.left_hand), "hand_right_keypoints_2d": flat(p.right_hand),
+                "pose_keypoints_3d": [], "face_keypoints_3d": [], "hand_left_keypoints_3d": [],
+                "hand_right_keypoints_3d": []} for p in people]
+    write_text_atomic(path, json.dumps({"version": 1.3, "people": records}) + "\n")
+
+
+@dataclass
+class ImageItem:
+    """An image and its keypoint file (None when there is none)."""
+
+    stem: str
+    image: Path
+    keypoints: Path | None
+
+
+def list_images(images: Path | str) -> list[Path]:
+    """Images in a folder (.jpg, .jpeg, .png in any case), sorted by name."""
+    images = Path(images)
+    if not images.is_dir():
+        raise FileNotFoundError(f"{images}: not a folder of images")
+    return sorted(p for p in images.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def match_images(images: Path | str, keypoints: Path | str) -> list[ImageItem]:
+    """Pairs each image with ``<stem>_keypoints.json`` in ``keypoints``."""
+    keypoints = Path(keypoints)
+    if not keypoints.is_dir():
+        raise FileNotFoundError(f"{keypoints}: not a folder of keypoint files")
+    items = []
+    for image in list_images(images):
+        candidate = keypoints / f"{image.stem}{KEYPOINT_SUFFIX}"
+        items.append(ImageItem(image.stem, image, candidate if candidate.is_file() else None))
+    return items

@@ -1,0 +1,1 @@
+"""Build-time tools (the open body model converter); not needed to fit."""
