@@ -17,6 +17,7 @@ import torch
 from smplx.utils import Struct
 
 from bodymodels import openpose
+from bodymodels.keypoint_forward import KeypointForward
 from bodymodels.files import OPEN_MODEL_FOLDER, find_model_file, read_model_file
 
 NUM_SKELETON_JOINTS = {"smpl": 24, "smplh": 52, "smplx": 55}
@@ -93,6 +94,10 @@ class BodyModel(torch.nn.Module):
         indices = openpose.source_indices(model_type, self.use_face_contour)
         self.register_buffer("keypoint_source", torch.as_tensor(np.maximum(indices, 0)), persistent=False)
         self.register_buffer("keypoint_valid", torch.as_tensor(indices >= 0), persistent=False)
+        self.keypoint_forward = None
+        if not self.use_face_contour:  # the contour's landmarks follow the head: full forward
+            self.keypoint_forward = KeypointForward(self.smpl, model_type, NUM_SKELETON_JOINTS[model_type],
+                                                    self.keypoint_source, self.keypoint_valid)
 
     def _build(self, model_type, data, gender, num_betas, num_expression) -> torch.nn.Module:
         common = dict(gender=gender, num_betas=num_betas, batch_size=1)
@@ -145,6 +150,14 @@ class BodyModel(torch.nn.Module):
         if self.model_type == "smplx":
             kwargs["expression"] = params.expression[:, : self.num_expression]
         return kwargs
+
+    def keypoints(self, params: BodyParams) -> tuple[torch.Tensor, torch.Tensor]:
+        """Skeleton joints (B, J, 3) and OpenPose keypoints (B, K, 3) without the mesh (the
+        same values as ``forward``, much cheaper)."""
+        if self.keypoint_forward is None:
+            output = self.forward(params)
+            return output.joints, output.keypoints
+        return self.keypoint_forward(self._smpl_kwargs(params))
 
     def forward(self, params: BodyParams) -> BodyOutput:
         """Vertices, skeleton joints and OpenPose keypoints for ``params``."""

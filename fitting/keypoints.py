@@ -71,9 +71,9 @@ def _part(path: Path, person: int, key: str, values: object) -> np.ndarray:
     return array
 
 
-def read_openpose(path: Path | str) -> list[PersonKeypoints]:
+def read_openpose(path: Path | str, allow_empty: bool = False) -> list[PersonKeypoints]:
     """Every person in an OpenPose JSON file; ``KeypointFileError`` for anything unusable,
-    an empty people list included."""
+    an empty people list included unless ``allow_empty``."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(), parse_constant=lambda c: math.nan)
@@ -83,7 +83,7 @@ def read_openpose(path: Path | str) -> list[PersonKeypoints]:
         raise KeypointFileError(f"{path}: not valid JSON ({error})") from error
     if not isinstance(data, dict) or not isinstance(data.get("people"), list):
         raise KeypointFileError(f"{path}: no 'people' list (not an OpenPose keypoint file)")
-    if not data["people"]:
+    if not data["people"] and not allow_empty:
         raise KeypointFileError(f"{path}: no people in the file")
     people = []
     for index, person in enumerate(data["people"]):

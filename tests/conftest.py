@@ -8,7 +8,8 @@ import pytest
 
 from bodymodels.layer import BodyModel
 
-OPEN_FOLDER = Path(__file__).resolve().parents[1] / "models" / "open"
+REPO = Path(__file__).resolve().parents[1]
+OPEN_FOLDER = REPO / "models" / "open"
 
 # Smallest vertex counts for which smplx's fixed keypoint vertex ids exist.
 _MIN_VERTICES = {"smpl": 6890, "smplh": 6890, "smplx": 10475}

@@ -1,0 +1,88 @@
+"""Keypoints without the mesh: forward kinematics on the skeleton and skinning of only the
+vertices that keypoints and face landmarks read.
+
+The fitting stages need 2D keypoints, not 10k vertices; this forward gives the same
+skeleton joints and OpenPose keypoints as ``BodyModel.forward`` (to float round-off) at a
+fraction of the cost. It reads the arrays of the smplx module it wraps, so it works for
+SMPL, SMPL-H and SMPL-X files alike.
+
+Shapes: B batch, J skeleton joints, S skinned vertices, K keypoints, P pose features.
+"""
+from __future__ import annotations
+
+import torch
+from smplx.lbs import batch_rigid_transform, batch_rodrigues
+
+
+class KeypointForward(torch.nn.Module):
+    """Built from a ``BodyModel``'s smplx module, its keypoint source indices and validity."""
+
+    def __init__(self, smpl: torch.nn.Module, model_type: str, num_joints: int,
+                 keypoint_source: torch.Tensor, keypoint_valid: torch.Tensor) -> None:
+        super().__init__()
+        self.model_type = model_type
+        extra = smpl.vertex_joint_selector.extra_joints_idxs.long()  # (E,)
+        landmark_vertices = torch.zeros(0, 3, dtype=torch.long)
+        if model_type == "smplx":
+            landmark_vertices = smpl.faces_tensor[smpl.lmk_faces_idx].long()  # (L, 3)
+            self.register_buffer("landmark_bary", smpl.lmk_bary_coords.clone())
+        needed, inverse = torch.unique(torch.cat([extra, landmark_vertices.reshape(-1)]),
+                                       return_inverse=True)
+        self.register_buffer("extra_slot", inverse[: len(extra)])
+        self.register_buffer("landmark_slot", inverse[len(extra):].view(-1, 3))
+
+        shapedirs = smpl.shapedirs
+        if model_type == "smplx":
+            shapedirs = torch.cat([smpl.shapedirs, smpl.expr_dirs], dim=-1)
+        self.num_betas = smpl.shapedirs.shape[-1]
+        regressor = smpl.J_regressor[:num_joints]
+        self.register_buffer("v_template", smpl.v_template[needed].clone())          # (S, 3)
+        self.register_buffer("shapedirs", shapedirs[needed].clone())                 # (S, 3, C)
+        self.register_buffer("joint_template", regressor @ smpl.v_template)          # (J, 3)
+        self.register_buffer("joint_shapedirs", torch.einsum("jv,vdc->jdc", regressor, shapedirs))
+        posedirs = smpl.posedirs.view(smpl.posedirs.shape[0], -1, 3)[:, needed]       # (P, S, 3)
+        self.use_posedirs = bool(posedirs.abs().max() > 0)
+        self.register_buffer("posedirs", posedirs.reshape(posedirs.shape[0], -1).clone())
+        self.register_buffer("lbs_weights", smpl.lbs_weights[needed].clone())         # (S, J)
+        self.register_buffer("parents", smpl.parents.clone())
+        self.register_buffer("pose_mean", smpl.pose_mean.clone() if hasattr(smpl, "pose_mean")
+                             else torch.zeros(3 * num_joints))
+        self.register_buffer("keypoint_source", keypoint_source.clone())
+        self.register_buffer("keypoint_valid", keypoint_valid.clone())
+
+    def full_pose(self, kwargs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, 3 J) axis-angle in the model's joint order, from smplx-style keyword args."""
+        order = {"smpl": ("global_orient", "body_pose"),
+                 "smplh": ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose"),
+                 "smplx": ("global_orient", "body_pose", "jaw_pose", "leye_pose", "reye_pose",
+                           "left_hand_pose", "right_hand_pose")}[self.model_type]
+        return torch.cat([kwargs[name] for name in order], dim=1) + self.pose_mean
+
+    def forward(self, kwargs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posed skeleton joints (B, J, 3) and keypoints (B, K, 3) for smplx-style ``kwargs``
+        (as ``BodyModel`` builds them)."""
+        pose = self.full_pose(kwargs)
+        batch = pose.shape[0]
+        rotations = batch_rodrigues(pose.reshape(-1, 3)).view(batch, -1, 3, 3)
+        coefficients = kwargs["betas"]
+        if self.model_type == "smplx":
+            coefficients = torch.cat([coefficients, kwargs["expression"]], dim=1)
+        rest_joints = self.joint_template + torch.einsum("bc,jdc->bjd", coefficients, self.joint_shapedirs)
+        vertices = self.v_template + torch.einsum("bc,sdc->bsd", coefficients, self.shapedirs)
+        if self.use_posedirs:
+            eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
+            features = (rotations[:, 1:] - eye).reshape(batch, -1)  # (B, P)
+            vertices = vertices + (features @ self.posedirs).view(batch, -1, 3)
+        joints, relative = batch_rigid_transform(rotations, rest_joints, self.parents, dtype=pose.dtype)
+        skin = torch.einsum("sj,bjmn->bsmn", self.lbs_weights, relative)  # (B, S, 4, 4)
+        vertices = torch.einsum("bsmn,bsn->bsm", skin[..., :3, :3], vertices) + skin[..., :3, 3]
+        points = [joints, vertices[:, self.extra_slot]]
+        if self.model_type == "smplx":
+            corners = vertices[:, self.landmark_slot]  # (B, L, 3, 3)
+            points.append(torch.einsum("blkd,lk->bld", corners, self.landmark_bary))
+        points = torch.cat(points, dim=1)
+        if "transl" in kwargs:
+            joints = joints + kwargs["transl"][:, None]
+            points = points + kwargs["transl"][:, None]
+        keypoints = points[:, self.keypoint_source] * self.keypoint_valid[None, :, None]
+        return joints, keypoints

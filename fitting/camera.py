@@ -1,0 +1,120 @@
+"""Pinhole cameras: intrinsics per image, projection, and the translation initialisation.
+
+Frame: OpenCV axes (x right, y down, z forward, metres), principal point at the image
+centre unless a sidecar says otherwise; a point projects to ``u = fx x / z + cx``,
+``v = fy y / z + cy``. The camera sits at the origin with no rotation; the body is placed by
+its global orientation and translation.
+
+Shapes: B batch, K keypoints.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+FILM_DIAGONAL_35MM = math.hypot(36.0, 24.0)  # mm
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Focal lengths and principal point in pixels, and where they came from."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    source: str
+
+    def as_tensor(self) -> torch.Tensor:
+        return torch.tensor([self.fx, self.fy, self.cx, self.cy])
+
+
+def focal_from_exif(image_path: Path, width: int, height: int) -> float | None:
+    """Focal length (px) from EXIF's 35 mm-equivalent focal length, if the image has it.
+    The 35 mm equivalent is defined on the film diagonal, so f_px = f35 * diag_px / 43.27."""
+    try:
+        from PIL import Image
+
+        with Image.open(image_path) as image:
+            exif = image.getexif()
+            value = exif.get_ifd(0x8769).get(0xA405)  # Exif IFD, FocalLengthIn35mmFilm
+    except Exception:  # unreadable EXIF is the same as none
+        return None
+    if not value:
+        return None
+    return float(value) * math.hypot(width, height) / FILM_DIAGONAL_35MM
+
+
+def default_focal(width: int, height: int) -> float:
+    """The focal length of a typical camera when nothing better is known: the image
+    diagonal in pixels, a 53-degree diagonal field of view (a 40 mm lens on 35 mm film)."""
+    return math.hypot(width, height)
+
+
+def read_sidecar(image_path: Path) -> dict | None:
+    """``<stem>_camera.json`` beside the image: {"fx", "fy", "cx", "cy"} (pixels)."""
+    path = image_path.with_name(f"{image_path.stem}_camera.json")
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        return {key: float(data[key]) for key in ("fx", "fy", "cx", "cy")}
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: needs numbers fx, fy, cx, cy ({error})") from error
+
+
+def resolve_intrinsics(image_path: Path, width: int, height: int, focal_length: str | float) -> Intrinsics:
+    """Intrinsics for one image. ``focal_length`` is ``"auto"`` (sidecar, else EXIF, else
+    the image diagonal) or a number of pixels (SMPLify-X used 5000)."""
+    if focal_length != "auto":
+        focal = float(focal_length)
+        return Intrinsics(focal, focal, width / 2, height / 2, "given")
+    sidecar = read_sidecar(image_path)
+    if sidecar is not None:
+        return Intrinsics(sidecar["fx"], sidecar["fy"], sidecar["cx"], sidecar["cy"], "sidecar")
+    focal = focal_from_exif(image_path, width, height)
+    source = "exif"
+    if focal is None:
+        focal, source = default_focal(width, height), "diagonal"
+    return Intrinsics(focal, focal, width / 2, height / 2, source)
+
+
+def project(points: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tensor:
+    """Pixels (B, K, 2) of camera-frame ``points`` (B, K, 3); ``intrinsics`` (B, 4) holds
+    fx, fy, cx, cy."""
+    z = points[..., 2:].clamp(min=1e-6)
+    return points[..., :2] / z * intrinsics[:, None, :2] + intrinsics[:, None, 2:]
+
+
+def similar_triangles_translation(
+    model_points: torch.Tensor, observed: torch.Tensor, visible: torch.Tensor,
+    edges: list[tuple[int, int]], intrinsics: torch.Tensor,
+) -> torch.Tensor:
+    """SMPLify-X's initial translation (B, 3).
+
+    Depth = f * mean(3D length / 2D length) over the ``edges`` (keypoint index pairs) seen
+    in 2D, measured on ``model_points`` (B, K, 3), the mean-shape body already oriented; x and
+    y then put the centroid of the edges' seen endpoints on its observed pixel (SMPLify-X
+    leaves them at 0 for the camera stage to find). ``observed`` (B, K, 2), ``visible``
+    (B, K) bool.
+    """
+    starts = torch.tensor([a for a, _ in edges])
+    ends = torch.tensor([b for _, b in edges])
+    length_3d = (model_points[:, starts, :2] - model_points[:, ends, :2]).norm(dim=-1)
+    length_2d = (observed[:, starts] - observed[:, ends]).norm(dim=-1)
+    ok = visible[:, starts] & visible[:, ends] & (length_2d > 1.0)
+    focal = intrinsics[:, :2].mean(dim=1)
+    ratio = torch.where(ok, length_3d / length_2d.clamp(min=1.0), torch.zeros_like(length_2d))
+    depth = focal * ratio.sum(1) / ok.sum(1).clamp(min=1)
+    used = torch.zeros_like(visible)
+    used[:, starts] |= ok
+    used[:, ends] |= ok
+    weights = used.float() / used.float().sum(1, keepdim=True).clamp(min=1)
+    centre_2d = (observed * weights[..., None]).sum(1)
+    centre_3d = (model_points * weights[..., None]).sum(1)
+    xy = (centre_2d - intrinsics[:, 2:]) / intrinsics[:, :2] * depth[:, None] - centre_3d[:, :2]
+    return torch.cat([xy, (depth - centre_3d[:, 2])[:, None]], dim=1)

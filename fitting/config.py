@@ -1,0 +1,116 @@
+"""Typed fitting configuration, read from ``cfg/*.yaml``; unknown keys are an error."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bodymodels.openpose import OPENPOSE
+
+FREE_VARIABLES = ("global_orient", "transl", "betas", "body_pose", "left_hand_pose",
+                  "right_hand_pose", "jaw_pose", "expression")
+
+
+@dataclass(frozen=True)
+class CameraStageConfig:
+    """The camera-only stage: translation and global orientation on torso keypoints."""
+
+    keypoints: tuple[str, ...] = ("RShoulder", "LShoulder", "RHip", "LHip")
+    depth_weight: float = 100.0
+    flip_shoulder_px: float = 25.0
+    max_outer: int = 30
+    lbfgs_max_iter: int = 30
+    ftol: float = 1e-9
+    gtol: float = 1e-9
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One annealing stage: which variables are free and each term's weight."""
+
+    name: str
+    body_pose: float
+    shape: float
+    expression: float = 0.0
+    hand_pose: float = 0.0
+    jaw: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    hand_keypoints: float = 0.0
+    face_keypoints: float = 0.0
+    free: tuple[str, ...] = FREE_VARIABLES
+    max_outer: int = 30
+    lbfgs_max_iter: int = 30
+    ftol: float = 1e-9
+    gtol: float = 1e-9
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    model_type: str
+    stages: tuple[StageConfig, ...]
+    body_pose_prior: str = "l2_angles"
+    rho: float = 100.0
+    data_weight_scale: float = 1000.0
+    bending_factor: float = 3.17
+    ignored_keypoints: tuple[str, ...] = ("Neck", "RHip", "LHip")
+    confidence_threshold: float = 0.1
+    min_body_keypoints: int = 5
+    camera: CameraStageConfig = field(default_factory=CameraStageConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(cls, data: dict, where: str):
+    """``cls(**data)`` with tuples for lists, refusing keys ``cls`` does not have."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; allowed: {sorted(names)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def parse_config(data: dict, where: str = "config") -> FitConfig:
+    data = dict(data)
+    defaults = data.pop("stage_defaults", {}) or {}
+    stages = tuple(_build(StageConfig, {**defaults, **stage}, f"{where}: stage {i}")
+                   for i, stage in enumerate(data.pop("stages", [])))
+    if not stages:
+        raise ValueError(f"{where}: no stages")
+    camera = _build(CameraStageConfig, data.pop("camera", {}) or {}, f"{where}: camera")
+    config = _build(FitConfig, {**data, "stages": stages, "camera": camera}, where)
+    validate(config, where)
+    return config
+
+
+def validate(config: FitConfig, where: str) -> None:
+    for name in config.ignored_keypoints + config.camera.keypoints:
+        if name not in OPENPOSE:
+            raise ValueError(f"{where}: unknown BODY_25 keypoint {name!r}")
+    for stage in config.stages:
+        bad = sorted(set(stage.free) - set(FREE_VARIABLES))
+        if bad:
+            raise ValueError(f"{where}: stage {stage.name}: unknown free variables {bad}")
+        if len(stage.jaw) != 3:
+            raise ValueError(f"{where}: stage {stage.name}: jaw needs 3 weights (x, y, z)")
+
+
+def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> FitConfig:
+    """Reads ``path`` and applies top-level ``overrides`` (e.g. from the command line)."""
+    path = Path(path)
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    data.update(overrides or {})
+    return parse_config(data, str(path))

@@ -1,0 +1,127 @@
+"""The fitting objective: the variables being optimised, the 2D targets, and each stage's
+weighted sum of per-sample terms (every weight squared, as in SMPLify-X).
+
+Shapes: B batch, K keypoints, Z body-pose latent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+from bodymodels import openpose
+from bodymodels.layer import BodyModel, BodyParams
+from fitting.camera import project
+from fitting.config import FitConfig, StageConfig
+from fitting.losses import depth_term, reprojection_term
+from priors.body_pose import BodyPosePrior
+from priors.simple import axis_weighted_squared_norm, bending_prior, squared_norm
+
+
+@dataclass
+class Targets:
+    """What one batch is fitted to: ``keypoints`` (B, K, 2) pixels, ``confidence`` (B, K)
+    (zero for ignored or missing points), ``intrinsics`` (B, 4) fx, fy, cx, cy, and
+    ``data_weight`` (B,) = data_weight_scale / image height."""
+
+    keypoints: torch.Tensor
+    confidence: torch.Tensor
+    intrinsics: torch.Tensor
+    data_weight: torch.Tensor
+
+    def index(self, rows: torch.Tensor) -> "Targets":
+        return Targets(*(getattr(self, f.name)[rows] for f in fields(self)))
+
+
+@dataclass
+class Variables:
+    """The optimised tensors, each (B, D); ``latent`` is the body-pose prior's variable."""
+
+    latent: torch.Tensor
+    betas: torch.Tensor
+    expression: torch.Tensor
+    global_orient: torch.Tensor
+    transl: torch.Tensor
+    left_hand_pose: torch.Tensor
+    right_hand_pose: torch.Tensor
+    jaw_pose: torch.Tensor
+
+    @staticmethod
+    def initial(model: BodyModel, prior: BodyPosePrior, batch_size: int) -> "Variables":
+        zero = model.zero_params(batch_size)
+        latent = prior.initial_latent(batch_size, zero.betas.device, zero.betas.dtype)
+        return Variables(latent, zero.betas, zero.expression, zero.global_orient, zero.transl,
+                         zero.left_hand_pose, zero.right_hand_pose, zero.jaw_pose)
+
+    def tensor(self, free_name: str) -> torch.Tensor:
+        """The tensor a config's free-variable name refers to (body_pose is the latent)."""
+        return self.latent if free_name == "body_pose" else getattr(self, free_name)
+
+    def clone(self) -> "Variables":
+        return Variables(*(getattr(self, f.name).detach().clone() for f in fields(self)))
+
+    def where(self, mask: torch.Tensor, other: "Variables") -> "Variables":
+        """Per sample: this one's values where ``mask`` (B,) is True, else ``other``'s."""
+        return Variables(*(torch.where(mask[:, None], getattr(self, f.name), getattr(other, f.name))
+                           for f in fields(self)))
+
+    def to_params(self, prior: BodyPosePrior) -> BodyParams:
+        zeros = torch.zeros_like(self.global_orient)
+        return BodyParams(self.betas, self.expression, self.global_orient, prior.decode(self.latent),
+                          self.left_hand_pose, self.right_hand_pose, self.jaw_pose, zeros, zeros.clone(),
+                          self.transl)
+
+
+def keypoint_part_weights(num_keypoints: int, stage: StageConfig | None, config: FitConfig) -> torch.Tensor:
+    """(K,) per-keypoint weight: body 1 (ignored points 0), hands and face from the stage."""
+    weights = torch.ones(num_keypoints)
+    for name in config.ignored_keypoints:
+        weights[openpose.OPENPOSE[name]] = 0.0
+    hands = stage.hand_keypoints if stage is not None else 0.0
+    face = stage.face_keypoints if stage is not None else 0.0
+    weights[openpose.LEFT_HAND] = hands
+    weights[openpose.RIGHT_HAND] = hands
+    weights[openpose.FACE.start:] = face
+    return weights
+
+
+def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
+                stage: StageConfig, config: FitConfig) -> dict[str, torch.Tensor]:
+    """Per-sample (B,) weighted terms of one stage; ``total`` is their sum."""
+    params = variables.to_params(prior)
+    _, keypoints = model.keypoints(params)
+    projected = project(keypoints, targets.intrinsics)
+    part = keypoint_part_weights(keypoints.shape[1], stage, config).to(keypoints)
+    weights = targets.confidence * part
+    terms = {
+        "data": targets.data_weight ** 2 * reprojection_term(projected, targets.keypoints, weights, config.rho),
+        "body_pose": stage.body_pose ** 2 * prior.penalty(variables.latent),
+        "bending": (config.bending_factor * stage.body_pose) ** 2 * bending_prior(params.body_pose),
+        "shape": stage.shape ** 2 * squared_norm(variables.betas),
+    }
+    if model.model_type != "smpl":
+        hands = squared_norm(variables.left_hand_pose) + squared_norm(variables.right_hand_pose)
+        terms["hand_pose"] = stage.hand_pose ** 2 * hands
+    if model.model_type == "smplx":
+        terms["expression"] = stage.expression ** 2 * squared_norm(variables.expression)
+        jaw = torch.tensor(stage.jaw, dtype=keypoints.dtype, device=keypoints.device)
+        terms["jaw"] = axis_weighted_squared_norm(variables.jaw_pose, jaw)
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+def camera_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
+                 initial_depth: torch.Tensor, config: FitConfig) -> dict[str, torch.Tensor]:
+    """Per-sample terms of the camera stage: torso keypoints and the depth anchor."""
+    camera = config.camera
+    _, keypoints = model.keypoints(variables.to_params(prior))
+    projected = project(keypoints, targets.intrinsics)
+    torso = torch.zeros(keypoints.shape[1], dtype=keypoints.dtype, device=keypoints.device)
+    torso[[openpose.OPENPOSE[name] for name in camera.keypoints]] = 1.0
+    weights = targets.confidence * torso
+    terms = {
+        "data": targets.data_weight ** 2 * reprojection_term(projected, targets.keypoints, weights, config.rho),
+        "depth": camera.depth_weight ** 2 * depth_term(variables.transl[:, 2], initial_depth),
+    }
+    terms["total"] = terms["data"] + terms["depth"]
+    return terms

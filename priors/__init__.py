@@ -1,0 +1,1 @@
+"""Priors on body model parameters; each returns per-sample values (B,)."""

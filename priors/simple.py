@@ -1,0 +1,32 @@
+"""L2 priors and SMPLify-X's exponential bending prior on elbows and knees.
+
+Shapes: B batch.
+"""
+from __future__ import annotations
+
+import torch
+
+from bodymodels.skeleton import SMPLX_JOINT
+
+# (joint, axis, sign): exp(sign * angle)^2 grows when the joint bends the wrong way.
+_BENDING = (("left_elbow", 1, 1.0), ("right_elbow", 1, -1.0),
+            ("left_knee", 0, -1.0), ("right_knee", 0, -1.0))
+
+
+def squared_norm(values: torch.Tensor) -> torch.Tensor:
+    """(B,) sum of squares over the last dimension of (B, D)."""
+    return values.pow(2).sum(dim=-1)
+
+
+def axis_weighted_squared_norm(rotvec: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(B,) sum of (weight * angle)^2 per axis of a (B, 3) rotation vector (SMPLify-X's jaw)."""
+    return (rotvec * weights).pow(2).sum(dim=-1)
+
+
+def bending_prior(body_pose: torch.Tensor) -> torch.Tensor:
+    """(B,) sum of exp(sign * angle)^2 over the elbows' and knees' bending axes of
+    ``body_pose`` (B, 63): large when they bend backwards (hyper-extension)."""
+    index = torch.tensor([3 * (SMPLX_JOINT[joint] - 1) + axis for joint, axis, _ in _BENDING],
+                         device=body_pose.device)
+    signs = torch.tensor([sign for *_, sign in _BENDING], dtype=body_pose.dtype, device=body_pose.device)
+    return torch.exp(body_pose[:, index] * signs).pow(2).sum(dim=-1)

@@ -1,0 +1,108 @@
+"""``fit.py`` end to end on the shipped examples: outputs, bad inputs, resume, independence.
+
+These tests check plumbing, so they run a shortened schedule (the same stages with fewer
+iterations, written as a config file: the schedule is data)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+import fit
+from tests.conftest import REPO
+
+EXAMPLES = REPO / "examples"
+EXPECTED_SHAPES = {
+    "betas": (10,), "expression": (10,), "global_orient": (3,), "body_pose": (63,),
+    "left_hand_pose": (45,), "right_hand_pose": (45,), "jaw_pose": (3,), "leye_pose": (3,),
+    "reye_pose": (3,), "transl": (3,), "focal_length": (2,), "camera_center": (2,),
+    "camera_rotation": (3, 3), "camera_translation": (3,), "vertices": (13718, 3), "joints": (55, 3),
+    "keypoints_3d": (25, 3), "keypoints_2d": (118, 2), "gender": (), "model_type": (), "loss": (),
+    "reprojection_error_px": (), "time_s": (),
+}
+
+
+@pytest.fixture(scope="module")
+def quick_config(tmp_path_factory):
+    data = yaml.safe_load((REPO / "cfg" / "fit_smplx.yaml").read_text())
+    data["stage_defaults"].update(max_outer=2, lbfgs_max_iter=6)
+    data["camera"].update(max_outer=2, lbfgs_max_iter=6)
+    path = tmp_path_factory.mktemp("cfg") / "quick.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def make_folder(root, stems):
+    images, keypoints = root / "images", root / "keypoints"
+    images.mkdir(parents=True), keypoints.mkdir(parents=True)
+    for stem in stems:
+        shutil.copy(EXAMPLES / "images" / f"{stem}.png", images)
+        shutil.copy(EXAMPLES / "keypoints" / f"{stem}_keypoints.json", keypoints)
+    return images, keypoints
+
+
+def run(images, keypoints, output, config, *extra):
+    return fit.main(["--images", str(images), "--keypoints", str(keypoints), "--output", str(output),
+                     "--config", str(config), "--quiet", *extra])
+
+
+def test_outputs_and_bad_inputs(tmp_path, quick_config):
+    images, keypoints = make_folder(tmp_path, ["two_people"])
+    (images / "corrupt.png").write_bytes(b"not a png at all")
+    shutil.copy(keypoints / "two_people_keypoints.json", keypoints / "corrupt_keypoints.json")
+    shutil.copy(images / "two_people.png", images / "no_keypoints.png")
+    shutil.copy(images / "two_people.png", images / "nobody.PNG")
+    (keypoints / "nobody_keypoints.json").write_text(json.dumps({"version": 1.3, "people": []}))
+    shutil.copy(images / "two_people.png", images / "broken.jpg")
+    (keypoints / "broken_keypoints.json").write_text("{oops")
+    output = tmp_path / "out"
+    assert run(images, keypoints, output, quick_config) == 1  # some images failed
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["counts"] == {"ok": 1, "skipped": 1, "failed": 3}
+    assert summary["people_fitted"] == 2
+    reasons = {stem: record.get("reason", "") for stem, record in summary["images"].items()}
+    assert "cannot read the image" in reasons["corrupt"] and "corrupt.png" in reasons["corrupt"]
+    assert "no keypoint file" in reasons["no_keypoints"]
+    assert "not valid JSON" in reasons["broken"] and "nobody in" in reasons["nobody"]
+    for pid in (0, 1):
+        with np.load(output / "results" / "two_people" / f"{pid:03d}.npz") as result:
+            assert {k: result[k].shape for k in EXPECTED_SHAPES} == EXPECTED_SHAPES
+            assert str(result["model_type"]) == "smplx" and result["vertices"][:, 2].min() > 1.0
+        assert (output / "meshes" / "two_people" / f"{pid:03d}.obj").stat().st_size > 100_000
+    assert (output / "images" / "two_people.png").is_file() and (output / "config.yaml").is_file()
+    assert not list(output.rglob(".*.npz")) and not list(output.rglob(".*.json"))  # no temporaries left
+
+
+def test_rerun_resumes_and_overwrite_refits(tmp_path, quick_config):
+    images, keypoints = make_folder(tmp_path, ["single_front"])
+    output = tmp_path / "out"
+    assert run(images, keypoints, output, quick_config, "--no-overlay") == 0
+    result = output / "results" / "single_front" / "000.npz"
+    first = result.stat().st_mtime_ns
+    assert run(images, keypoints, output, quick_config, "--no-overlay") == 0
+    assert result.stat().st_mtime_ns == first
+    assert run(images, keypoints, output, quick_config, "--no-overlay", "--overwrite") == 0
+    assert result.stat().st_mtime_ns != first
+
+
+def test_result_does_not_depend_on_other_images(tmp_path, quick_config):
+    together = make_folder(tmp_path / "a", ["single_front", "single_side"])
+    alone = make_folder(tmp_path / "b", ["single_side"])
+    run(*together, tmp_path / "out_a", quick_config, "--no-overlay")
+    run(*alone, tmp_path / "out_b", quick_config, "--no-overlay")
+    with np.load(tmp_path / "out_a" / "results" / "single_side" / "000.npz") as a, \
+            np.load(tmp_path / "out_b" / "results" / "single_side" / "000.npz") as b:
+        for key in ("body_pose", "betas", "transl", "vertices"):
+            np.testing.assert_allclose(a[key], b[key], atol=1e-6)
+
+
+def test_max_people_and_missing_folder(tmp_path, quick_config):
+    images, keypoints = make_folder(tmp_path, ["two_people"])
+    output = tmp_path / "out"
+    assert run(images, keypoints, output, quick_config, "--no-overlay", "--max-people", "1") == 0
+    assert sorted(p.name for p in (output / "results" / "two_people").glob("*.npz")) == ["000.npz"]
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        run(tmp_path / "missing", keypoints, output, quick_config)

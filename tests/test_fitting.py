@@ -1,0 +1,181 @@
+"""The fitting core: loss terms, priors, camera, and synthetic recovery."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bodymodels.openpose import OPENPOSE
+from fitting.camera import default_focal, focal_from_exif, project, resolve_intrinsics
+from fitting.config import StageConfig, load_config, parse_config
+from fitting.fitter import Fitter
+from fitting.losses import gmof, reprojection_term
+from fitting.metrics import mpjpe, pa_mpjpe, procrustes_align
+from fitting.objective import Targets, Variables, stage_terms
+from fitting.optimize import lbfgs_minimize
+from fitting.synthetic import make_case
+from priors.body_pose import make_body_pose_prior
+from priors.simple import bending_prior
+from tests.conftest import REPO
+
+CONFIG = REPO / "cfg" / "fit_smplx.yaml"
+
+
+def targets_of(case, config) -> Targets:
+    observed = torch.as_tensor(case.observed, dtype=torch.float32)[None]
+    confidence = observed[..., 2] * (observed[..., 2] > config.confidence_threshold)
+    return Targets(observed[..., :2], confidence, torch.as_tensor(case.intrinsics, dtype=torch.float32)[None],
+                   torch.tensor([config.data_weight_scale / case.image_size[0]]))
+
+
+def test_gmof_is_quadratic_near_zero_and_saturates():
+    r = torch.tensor([0.1, 1.0, 1e4])
+    cost = gmof(r, rho=100.0)
+    assert torch.allclose(cost[:2], r[:2] ** 2, rtol=1e-3)
+    assert 100.0 ** 2 * 0.99 < cost[2] < 100.0 ** 2
+    assert torch.autograd.gradcheck(lambda x: gmof(x, 3.0), torch.randn(5, dtype=torch.float64, requires_grad=True))
+
+
+def test_reprojection_term_ignores_zero_weight_points():
+    projected = torch.zeros(1, 3, 2)
+    observed = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [500.0, 500.0]]])
+    value = reprojection_term(projected, observed, torch.tensor([[1.0, 0.5, 0.0]]), rho=100.0)
+    assert torch.allclose(value, gmof(torch.tensor(1.0), 100.0) + 0.25 * gmof(torch.tensor(2.0), 100.0))
+
+
+def test_bending_prior_penalises_hyperextension():
+    flexed, straight, hyper = (torch.zeros(1, 63) for _ in range(3))
+    for pose, angle in ((flexed, 1.0), (hyper, -1.0)):
+        pose[0, 3 * 3] = angle       # left knee, x axis (joint 4 -> body index 3)
+        pose[0, 3 * 4] = angle       # right knee
+    assert bending_prior(hyper) > bending_prior(straight) > bending_prior(flexed)
+
+
+def test_projection_matches_the_pinhole_formula():
+    points = torch.tensor([[[0.5, -0.2, 4.0]]])
+    pixels = project(points, torch.tensor([[1000.0, 900.0, 320.0, 240.0]]))
+    assert torch.allclose(pixels, torch.tensor([[[320 + 1000 * 0.125, 240 - 900 * 0.05]]]))
+
+
+def test_procrustes_undoes_a_similarity_transform():
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(25, 3))
+    from scipy.spatial.transform import Rotation
+
+    moved = 1.7 * target @ Rotation.random(random_state=1).as_matrix().T + [1, 2, 3]
+    assert np.allclose(procrustes_align(moved, target), target, atol=1e-9)
+    assert pa_mpjpe(moved, target) < 1e-9 and mpjpe(moved, target, 0) > 0.1
+
+
+def test_focal_length_rules(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 28  # 28 mm equivalent
+    Image.new("RGB", (400, 300)).save(path, exif=exif)
+    assert focal_from_exif(path, 400, 300) == pytest.approx(28 * 500 / math.hypot(36, 24))
+    assert resolve_intrinsics(path, 400, 300, "auto").source == "exif"
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (400, 300)).save(plain)
+    auto = resolve_intrinsics(plain, 400, 300, "auto")
+    assert auto.source == "diagonal" and auto.fx == default_focal(400, 300) == 500.0
+    assert resolve_intrinsics(plain, 400, 300, 5000.0).fx == 5000.0
+    (tmp_path / "plain_camera.json").write_text('{"fx": 610, "fy": 605, "cx": 201, "cy": 149}')
+    calibrated = resolve_intrinsics(plain, 400, 300, "auto")
+    assert (calibrated.fx, calibrated.cy, calibrated.source) == (610.0, 149.0, "sidecar")
+
+
+def test_config_refuses_unknown_keys_and_edits_need_no_code():
+    config = load_config(CONFIG)
+    assert [s.name for s in config.stages] == ["s1", "s2", "s3", "s4", "s5"]
+    assert config.stages[4].face_keypoints == 2.0 and config.stages[3].jaw == (47.8, 478.0, 478.0)
+    data = {"model_type": "smplx", "stages": [{"name": "only", "body_pose": 1.0, "shape": 1.0}]}
+    assert len(parse_config(data).stages) == 1
+    with pytest.raises(ValueError, match="unknown keys \\['shpae'\\]"):
+        parse_config({"model_type": "smplx", "stages": [{"name": "a", "body_pose": 1.0, "shpae": 1.0}]})
+    with pytest.raises(ValueError, match="unknown BODY_25 keypoint"):
+        parse_config({**data, "ignored_keypoints": ["Elbow"]})
+
+
+def test_initial_translation_finds_the_depth(open_model):
+    config = load_config(CONFIG)
+    fitter = Fitter(open_model, make_body_pose_prior("l2_angles"), config)
+    case = make_case(open_model, np.random.default_rng(3), yaw_range=(-10, 10))
+    variables = fitter.initial_variables(targets_of(case, config), (math.pi, 0.0, 0.0))
+    true_depth = float(case.params.transl[0, 2])
+    assert abs(float(variables.transl[0, 2]) - true_depth) < 0.15 * true_depth
+
+
+@pytest.mark.parametrize("term,quantity", [
+    ("data", "error_2d"), ("shape", "betas"), ("body_pose", "pose"), ("expression", "expression"),
+])
+def test_each_term_decreases_what_it_should(open_model, term, quantity):
+    config = dataclasses.replace(load_config(CONFIG), bending_factor=0.0)  # one term at a time
+    prior = make_body_pose_prior("l2_angles")
+    case = make_case(open_model, np.random.default_rng(5), yaw_range=(-10, 10))
+    targets = targets_of(case, config)
+    variables = Fitter(open_model, prior, config).initial_variables(targets, (math.pi, 0.0, 0.0))
+    g = torch.Generator().manual_seed(0)
+    for tensor in (variables.betas, variables.latent, variables.expression):
+        tensor.copy_(torch.randn(tensor.shape, generator=g) * 0.5)
+    weights = dict(body_pose=0.0, shape=0.0, expression=0.0)
+    if term != "data":
+        weights[term] = 1.0
+        targets = dataclasses.replace(targets, confidence=torch.zeros_like(targets.confidence))
+    stage = StageConfig(name=term, **weights)
+
+    def measure() -> float:
+        if quantity == "error_2d":
+            _, keypoints = open_model.keypoints(variables.to_params(prior))
+            seen = targets.confidence[0] > 0
+            return float((project(keypoints, targets.intrinsics) - targets.keypoints)[0, seen].norm(dim=-1).mean())
+        tensor = {"betas": variables.betas, "pose": variables.latent, "expression": variables.expression}[quantity]
+        return float(tensor.norm())
+
+    before = measure()
+    free = [variables.global_orient, variables.transl, variables.latent, variables.betas, variables.expression]
+    lbfgs_minimize(free, lambda: stage_terms(open_model, prior, variables, targets, stage, config)["total"],
+                   max_outer=5, lbfgs_max_iter=10, ftol=1e-9, gtol=1e-9)
+    assert measure() < 0.5 * before
+
+
+def test_synthetic_fit_recovers_the_pose(open_model):
+    """A near-frontal case with 2 px noise. The 2D fit must reach the noise level. In 3D a
+    monocular fit with the weak L2 angle prior leaves depth ambiguities, so the bound is
+    relative: under the benchmark's median PA-MPJPE over 50 varied cases (88.7 mm, README)
+    and under 0.4 x the error of the mean-shape rest pose (268 mm on this case)."""
+    config = load_config(CONFIG)
+    case = make_case(open_model, np.random.default_rng(11), yaw_range=(-20, 20))
+    fitter = Fitter(open_model, make_body_pose_prior("l2_angles"), config)
+    result = fitter.fit(targets_of(case, config))
+    with torch.no_grad():
+        _, keypoints = open_model.keypoints(result.params)
+    body = keypoints[0, :25].numpy()
+    truth = case.keypoints_3d[:25]
+    rest = open_model.keypoints(open_model.zero_params(1))[1][0, :25].numpy()
+    assert pa_mpjpe(body, truth) < min(0.09, 0.4 * pa_mpjpe(rest, truth))
+    pixels = project(keypoints, torch.as_tensor(case.intrinsics, dtype=torch.float32)[None])[0, :25].numpy()
+    seen = case.observed[:25, 2] > 0
+    assert np.median(np.linalg.norm(pixels[seen] - case.observed[:25, :2][seen], axis=1)) < 3.0
+
+
+def test_side_view_is_fitted_both_ways_and_faces_the_right_way(open_model):
+    config = load_config(CONFIG)
+    fitter = Fitter(open_model, make_body_pose_prior("l2_angles"), config)
+    # Seed 3: the fit started facing the camera ends wrong and the turned one wins; seed 4:
+    # the first is right and is kept.
+    for seed, yaw, turned in ((3, 90.0, True), (4, -90.0, False)):
+        case = make_case(open_model, np.random.default_rng(seed), yaw_range=(yaw, yaw))
+        targets = targets_of(case, config)
+        assert bool(fitter.needs_flip(targets)[0])
+        result = fitter.fit(targets)
+        from scipy.spatial.transform import Rotation
+
+        facing_true = Rotation.from_rotvec(case.params.global_orient[0].numpy()).apply([0, 0, 1])
+        facing_fit = Rotation.from_rotvec(result.params.global_orient[0].numpy()).apply([0, 0, 1])
+        assert facing_true @ facing_fit > 0.5, (yaw, facing_true, facing_fit)
+        assert bool(result.flipped[0]) == turned
