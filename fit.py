@@ -19,7 +19,7 @@ from fitting import outputs
 from fitting.config import load_config
 from fitting.fitter import Fitter
 from fitting.keypoints import match_images
-from fitting.pipeline import ImageFitter, RunOptions
+from fitting.pipeline import FolderFitter, RunOptions
 from priors.body_pose import make_body_pose_prior
 
 REPO = Path(__file__).resolve().parent
@@ -53,8 +53,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--focal-length", type=focal_length, default="auto",
                         help="'auto' (sidecar, EXIF, else the image diagonal) or pixels (SMPLify-X: 5000)")
     parser.add_argument("--max-people", type=int, default=None, help="fit at most this many people per image")
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="people fitted together (from several images); with the config's "
+                             "'optimizer: lbfgs' (SMPLify-X's reference) people are fitted one at a time")
     parser.add_argument("--no-overlay", action="store_true", help="do not render images/<stem>.png")
     parser.add_argument("--overwrite", action="store_true", help="refit images that already have results")
+    parser.add_argument("--vposer", default=None,
+                        help="body pose prior: 'default' (the shipped VPoser), a checkpoint file or folder "
+                             "(bodyfit's or an official V02_05 folder), or 'none' (an L2 on the angles); "
+                             "default: the config's")
     parser.add_argument("--quiet", action="store_true")
     return parser.parse_args(argv)
 
@@ -63,12 +70,17 @@ def build(args: argparse.Namespace):
     config_path = args.config or DEFAULT_CONFIGS.get(args.model_type)
     if config_path is None:
         raise SystemExit(f"no default schedule for {args.model_type}: pass --config")
-    config = load_config(config_path)
+    overrides = {}
+    if args.vposer == "none":
+        overrides["body_pose_prior"] = "l2_angles"
+    elif args.vposer is not None:
+        overrides.update(body_pose_prior="vposer", vposer=args.vposer)
+    config = load_config(config_path, overrides)
     if config.model_type != args.model_type:
         raise SystemExit(f"{config_path} is a {config.model_type} schedule, --model-type is {args.model_type}")
     device = torch.device(args.device)
     model = BodyModel(args.model_type, args.gender, args.model_folder).to(device)
-    prior = make_body_pose_prior(config.body_pose_prior).to(device)
+    prior = make_body_pose_prior(config.body_pose_prior, config.vposer).to(device)
     return config, model, Fitter(model, prior, config)
 
 
@@ -77,18 +89,23 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     config, model, fitter = build(args)
     items = match_images(args.images, args.keypoints)
-    options = RunOptions(args.output, args.focal_length, args.max_people, not args.no_overlay, args.overwrite)
-    runner = ImageFitter(model, fitter, config, options)
+    if args.batch_size < 1:
+        raise SystemExit(f"--batch-size must be at least 1, got {args.batch_size}")
+    options = RunOptions(args.output, args.focal_length, args.max_people, not args.no_overlay, args.overwrite,
+                         args.batch_size)
+    runner = FolderFitter(model, fitter, config, options)
     resolved = {"fit": config.to_dict(), "run": {k: str(v) for k, v in vars(args).items()}}
     outputs.write_text_atomic(args.output / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     todo = [item for item in items if not runner.is_done(item.stem)]
     if len(todo) < len(items):
         logging.info("%d of %d images already have results (use --overwrite to redo)", len(items) - len(todo), len(items))
     start = time.perf_counter()
-    with tqdm(todo, unit="img", disable=args.quiet) as bar:
-        for item in bar:
-            record = runner.process(item)
+    with tqdm(total=len(todo), unit="img", disable=args.quiet) as bar:
+        def done(item, record) -> None:
+            bar.update(1)
             bar.set_postfix_str(f"{item.stem}: {record['status']}")
+
+        runner.run(todo, done)
     summary = summarise(runner, items, time.perf_counter() - start)
     outputs.write_json(args.output / "summary.json", summary)
     counts = summary["counts"]
@@ -97,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if counts["failed"] else 0
 
 
-def summarise(runner: ImageFitter, items, seconds: float) -> dict:
+def summarise(runner: FolderFitter, items, seconds: float) -> dict:
     """The run's summary from every image's record (including those of earlier runs)."""
     import json
 

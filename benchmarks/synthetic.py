@@ -93,6 +93,16 @@ def report(rows: list[dict], config) -> str:
     return "\n".join(lines)
 
 
+def side_by_side(results: dict[str, list[dict]]) -> str:
+    """Medians of each prior on the same cases, in one table."""
+    lines = ["| prior | PA-MPJPE (mm) | MPJPE (mm) | 2D error (px) | s per person |", "|---|---|---|---|---|"]
+    for spec, rows in results.items():
+        med = {k: np.median([r[k] for r in rows]) for k in ("pa_mpjpe_mm", "mpjpe_mm", "error_2d_px", "seconds")}
+        lines.append(f"| {spec} | {med['pa_mpjpe_mm']:.1f} | {med['mpjpe_mm']:.1f} | {med['error_2d_px']:.1f} | "
+                     f"{med['seconds']:.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=50)
@@ -100,19 +110,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="also write every case's figures here")
+    parser.add_argument("--priors", nargs="+", default=None,
+                        help="body pose priors to compare on the same cases: l2_angles, vposer or vposer=PATH "
+                             "(default: the config's)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = load_config(args.config)
     model = BodyModel(config.model_type)
-    fitter = Fitter(model, make_body_pose_prior(config.body_pose_prior), config)
     rng = np.random.default_rng(args.seed)
-    rows = []
-    for index in range(args.cases):
-        rows.append(run_case(fitter, model, make_case(model, rng), config))
-        print(f"case {index}: PA-MPJPE {rows[-1]['pa_mpjpe_mm']:.1f} mm, {rows[-1]['seconds']:.1f} s", file=sys.stderr)
-    print(report(rows, config))
+    cases = [make_case(model, rng) for _ in range(args.cases)]
+    results = {}
+    for spec in args.priors or [config.body_pose_prior]:
+        name, _, path = spec.partition("=")
+        fitter = Fitter(model, make_body_pose_prior(name, path or config.vposer), config)
+        rows = results[spec] = []
+        for index, case in enumerate(cases):
+            rows.append(run_case(fitter, model, case, config))
+            print(f"{spec} case {index}: PA-MPJPE {rows[-1]['pa_mpjpe_mm']:.1f} mm, {rows[-1]['seconds']:.1f} s",
+                  file=sys.stderr)
+        print(f"## body pose prior: {spec}\n\n{report(rows, config)}\n")
+    if len(results) > 1:
+        print(side_by_side(results))
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,10 @@ class StageConfig:
 class FitConfig:
     model_type: str
     stages: tuple[StageConfig, ...]
-    body_pose_prior: str = "l2_angles"
+    optimizer: str = "batched_lbfgs"
+    lbfgs_history: int = 10
+    body_pose_prior: str = "vposer"
+    vposer: str = "default"
     rho: float = 100.0
     data_weight_scale: float = 1000.0
     bending_factor: float = 3.17
@@ -71,7 +74,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _build(cls, data: dict, where: str):
+def build_dataclass(cls, data: dict, where: str):
     """``cls(**data)`` with tuples for lists, refusing keys ``cls`` does not have."""
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
@@ -85,17 +88,24 @@ def _build(cls, data: dict, where: str):
 def parse_config(data: dict, where: str = "config") -> FitConfig:
     data = dict(data)
     defaults = data.pop("stage_defaults", {}) or {}
-    stages = tuple(_build(StageConfig, {**defaults, **stage}, f"{where}: stage {i}")
+    stages = tuple(build_dataclass(StageConfig, {**defaults, **stage}, f"{where}: stage {i}")
                    for i, stage in enumerate(data.pop("stages", [])))
     if not stages:
         raise ValueError(f"{where}: no stages")
-    camera = _build(CameraStageConfig, data.pop("camera", {}) or {}, f"{where}: camera")
-    config = _build(FitConfig, {**data, "stages": stages, "camera": camera}, where)
+    camera = build_dataclass(CameraStageConfig, data.pop("camera", {}) or {}, f"{where}: camera")
+    config = build_dataclass(FitConfig, {**data, "stages": stages, "camera": camera}, where)
     validate(config, where)
     return config
 
 
+OPTIMIZERS = ("batched_lbfgs", "lbfgs")
+
+
 def validate(config: FitConfig, where: str) -> None:
+    if config.optimizer not in OPTIMIZERS:
+        raise ValueError(f"{where}: optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}")
+    if config.body_pose_prior not in ("vposer", "l2_angles"):
+        raise ValueError(f"{where}: body_pose_prior must be 'vposer' or 'l2_angles', got {config.body_pose_prior!r}")
     for name in config.ignored_keypoints + config.camera.keypoints:
         if name not in OPENPOSE:
             raise ValueError(f"{where}: unknown BODY_25 keypoint {name!r}")

@@ -2,17 +2,27 @@
 stage, then the configured stages; side views are also fitted turned by 180 degrees and the
 lower loss wins.
 
+Two optimisers (``optimizer`` in the config):
+- ``batched_lbfgs``: every sample is its own problem (``fitting.batch_lbfgs``): any number of
+  people in one batch, both orientations of side views in the same batch, a converged sample
+  stops while others go on.
+- ``lbfgs``: SMPLify-X's reference, torch's L-BFGS with strong-Wolfe line search on the
+  summed loss, run one person at a time (the batch is split), the turned fit run after.
+
 Shapes: B batch (people), K keypoints.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
 from bodymodels.layer import BodyModel, BodyParams
 from bodymodels.openpose import OPENPOSE
+from fitting.batch_lbfgs import batch_lbfgs
 from fitting.camera import similar_triangles_translation
 from fitting.config import FitConfig
 from fitting.objective import Targets, Variables, camera_terms, stage_terms
@@ -44,6 +54,10 @@ class FitResult:
     stages: list[StageLog] = field(default_factory=list)
 
 
+def _select(params: BodyParams, rows: torch.Tensor) -> BodyParams:
+    return BodyParams(**{name: value[rows] for name, value in params.as_dict().items()})
+
+
 class Fitter:
     """Fits ``model`` to 2D keypoints under ``config``'s schedule."""
 
@@ -60,28 +74,57 @@ class Fitter:
         return seen & (distance < self.config.camera.flip_shoulder_px)
 
     def fit(self, targets: Targets, record_stages: bool = False) -> FitResult:
-        front = self._fit_from(targets, FACING_CAMERA, record_stages)
-        flip = self.needs_flip(targets)
-        flipped = torch.zeros_like(flip)
-        if not bool(flip.any()):
-            return front
-        rows = flip.nonzero().squeeze(1)
-        back = self._fit_from(targets.index(rows), FACING_AWAY, record_stages)
-        better = back.loss < front.loss[rows]
-        flipped[rows[better]] = True
-        params = front.params.as_dict()
-        for name, value in back.params.as_dict().items():
-            params[name][rows[better]] = value[better]
-        loss = front.loss.clone()
-        loss[rows[better]] = back.loss[better]
-        stages = front.stages + [StageLog(f"turned/{s.name}", s.log) for s in back.stages]
-        return FitResult(BodyParams(**params), loss, flipped, stages)
+        if self.config.optimizer == "lbfgs":
+            return self._fit_reference(targets, record_stages)
+        return self._fit_batched(targets, record_stages)
 
-    def initial_variables(self, targets: Targets, orientation: tuple[float, float, float]) -> Variables:
-        """Rest pose, mean shape, ``orientation``, translation by similar triangles."""
+    def _orientations(self, count: int, orientation) -> torch.Tensor:
+        ref = self.model.smpl.v_template
+        return torch.tensor(orientation, dtype=ref.dtype, device=ref.device).expand(count, 3).clone()
+
+    def _fit_batched(self, targets: Targets, record_stages: bool) -> FitResult:
+        """Both orientations of every side view in one batch; per sample the lower loss wins."""
+        batch = targets.keypoints.shape[0]
+        flip_rows = self.needs_flip(targets).nonzero().squeeze(1)
+        rows = torch.cat([torch.arange(batch, device=flip_rows.device), flip_rows])
+        orientation = torch.cat([self._orientations(batch, FACING_CAMERA),
+                                 self._orientations(len(flip_rows), FACING_AWAY)])
+        result = self._fit_from(targets.index(rows), orientation, record_stages)
+        loss = result.loss[:batch].clone()
+        pick = torch.arange(batch, device=loss.device)
+        turned = result.loss[batch:] < loss[flip_rows]
+        pick[flip_rows[turned]] = batch + turned.nonzero().squeeze(1)
+        loss[flip_rows[turned]] = result.loss[batch:][turned]
+        flipped = pick >= batch
+        stages = [StageLog(s.name, s.log, None if s.keypoints is None else s.keypoints[pick]) for s in result.stages]
+        return FitResult(_select(result.params, pick), loss, flipped, stages)
+
+    def _fit_reference(self, targets: Targets, record_stages: bool) -> FitResult:
+        """SMPLify-X's way: one person at a time, the turned fit run after for side views."""
+        if targets.keypoints.shape[0] > 1:
+            parts = [self._fit_reference(targets.index(torch.tensor([i])), record_stages)
+                     for i in range(targets.keypoints.shape[0])]
+            params = BodyParams(**{name: torch.cat([p.params.as_dict()[name] for p in parts])
+                                   for name in parts[0].params.as_dict()})
+            return FitResult(params, torch.cat([p.loss for p in parts]), torch.cat([p.flipped for p in parts]),
+                             [s for p in parts for s in p.stages])
+        front = self._fit_from(targets, self._orientations(1, FACING_CAMERA), record_stages)
+        if not bool(self.needs_flip(targets)[0]):
+            return front
+        back = self._fit_from(targets, self._orientations(1, FACING_AWAY), record_stages)
+        stages = front.stages + [StageLog(f"turned/{s.name}", s.log) for s in back.stages]
+        if bool(back.loss[0] < front.loss[0]):
+            return FitResult(back.params, back.loss, torch.ones(1, dtype=torch.bool), stages)
+        return FitResult(front.params, front.loss, front.flipped, stages)
+
+    def initial_variables(self, targets: Targets, orientation) -> Variables:
+        """Rest pose, mean shape, ``orientation`` ((B, 3) or one (3,) for all), translation
+        by similar triangles."""
         batch = targets.keypoints.shape[0]
         variables = Variables.initial(self.model, self.prior, batch)
-        variables.global_orient[:] = torch.tensor(orientation, dtype=variables.global_orient.dtype)
+        if not torch.is_tensor(orientation):
+            orientation = self._orientations(batch, orientation)
+        variables.global_orient = orientation.to(variables.global_orient).clone()
         with torch.no_grad():
             _, points = self.model.keypoints(variables.to_params(self.prior))
         seen = targets.confidence > 0
@@ -93,29 +136,49 @@ class Fitter:
         variables.transl = torch.where(has_torso[:, None], by_torso, by_shoulders)
         return variables
 
-    def _fit_from(self, targets: Targets, orientation, record_stages: bool) -> FitResult:
+    def _minimize(self, variables: Variables, targets: Targets, free: tuple[str, ...],
+                  objective: Callable[[Variables, Targets], torch.Tensor], max_outer: int, inner: int,
+                  ftol: float, gtol: float) -> tuple[Variables, OptimizeLog]:
+        """Minimises ``objective`` (per-sample (B,)) over the ``free`` variables."""
+        if self.config.optimizer == "lbfgs":
+            tensors = [variables.tensor(name) for name in free]
+            log = lbfgs_minimize(tensors, lambda: objective(variables, targets), max_outer, inner, ftol, gtol)
+            return variables, log
+
+        def subset(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            if len(rows) == len(targets.keypoints):
+                return objective(variables.unpack(free, x), targets)
+            return objective(variables.index(rows).unpack(free, x), targets.index(rows))
+
+        flat, batch_log = batch_lbfgs(subset, variables.pack(free), max_outer * inner, ftol, gtol,
+                                      history=self.config.lbfgs_history)
+        log = OptimizeLog(float(batch_log.loss.sum()), batch_log.evaluations, int(batch_log.iterations.max()),
+                          batch_log.seconds)
+        return variables.unpack(free, flat), log
+
+    def _fit_from(self, targets: Targets, orientation: torch.Tensor, record_stages: bool) -> FitResult:
         variables = self.initial_variables(targets, orientation)
-        initial_depth = variables.transl[:, 2].clone()
+        targets = dataclasses.replace(targets, initial_depth=variables.transl[:, 2].clone())
         camera = self.config.camera
-        logs = [StageLog("camera", lbfgs_minimize(
-            [variables.global_orient, variables.transl],
-            lambda: camera_terms(self.model, self.prior, variables, targets, initial_depth, self.config)["total"],
-            camera.max_outer, camera.lbfgs_max_iter, camera.ftol, camera.gtol))]
+        variables, log = self._minimize(
+            variables, targets, ("global_orient", "transl"),
+            lambda v, t: camera_terms(self.model, self.prior, v, t, t.initial_depth, self.config)["total"],
+            camera.max_outer, camera.lbfgs_max_iter, camera.ftol, camera.gtol)
+        logs = [StageLog("camera", log)]
         loss = None
         for stage in self.config.stages:
-            free = [variables.tensor(name) for name in stage.free]
+            def objective(v: Variables, t: Targets, stage=stage) -> torch.Tensor:
+                return stage_terms(self.model, self.prior, v, t, stage, self.config)["total"]
 
-            def objective(stage=stage):
-                return stage_terms(self.model, self.prior, variables, targets, stage, self.config)["total"]
-
-            log = lbfgs_minimize(free, objective, stage.max_outer, stage.lbfgs_max_iter, stage.ftol, stage.gtol)
+            variables, log = self._minimize(variables, targets, stage.free, objective, stage.max_outer,
+                                            stage.lbfgs_max_iter, stage.ftol, stage.gtol)
             keypoints = None
             with torch.no_grad():
-                loss = objective()
+                loss = objective(variables, targets)
                 if record_stages:
                     keypoints = self.model.keypoints(variables.to_params(self.prior))[1]
             logs.append(StageLog(stage.name, log, keypoints))
         with torch.no_grad():
             params = variables.to_params(self.prior)
         params = BodyParams(**{k: v.detach().clone() for k, v in params.as_dict().items()})
-        return FitResult(params, loss, torch.zeros(len(loss), dtype=torch.bool), logs)
+        return FitResult(params, loss, torch.zeros(len(loss), dtype=torch.bool, device=loss.device), logs)

@@ -21,16 +21,24 @@ from priors.simple import axis_weighted_squared_norm, bending_prior, squared_nor
 @dataclass
 class Targets:
     """What one batch is fitted to: ``keypoints`` (B, K, 2) pixels, ``confidence`` (B, K)
-    (zero for ignored or missing points), ``intrinsics`` (B, 4) fx, fy, cx, cy, and
-    ``data_weight`` (B,) = data_weight_scale / image height."""
+    (zero for ignored or missing points), ``intrinsics`` (B, 4) fx, fy, cx, cy,
+    ``data_weight`` (B,) = data_weight_scale / image height, and, once the translation is
+    initialised, ``initial_depth`` (B,) that the camera stage anchors t_z to."""
 
     keypoints: torch.Tensor
     confidence: torch.Tensor
     intrinsics: torch.Tensor
     data_weight: torch.Tensor
+    initial_depth: torch.Tensor | None = None
 
     def index(self, rows: torch.Tensor) -> "Targets":
-        return Targets(*(getattr(self, f.name)[rows] for f in fields(self)))
+        return Targets(*(None if getattr(self, f.name) is None else getattr(self, f.name)[rows]
+                         for f in fields(self)))
+
+    @staticmethod
+    def cat(parts: list["Targets"]) -> "Targets":
+        return Targets(*(None if getattr(parts[0], f.name) is None else torch.cat([getattr(p, f.name) for p in parts])
+                         for f in fields(Targets)))
 
 
 @dataclass
@@ -56,6 +64,24 @@ class Variables:
     def tensor(self, free_name: str) -> torch.Tensor:
         """The tensor a config's free-variable name refers to (body_pose is the latent)."""
         return self.latent if free_name == "body_pose" else getattr(self, free_name)
+
+    def pack(self, names: tuple[str, ...] | list[str]) -> torch.Tensor:
+        """(B, P) the named free variables side by side (``body_pose`` is the latent)."""
+        return torch.cat([self.tensor(name) for name in names], dim=1)
+
+    def unpack(self, names: tuple[str, ...] | list[str], flat: torch.Tensor) -> "Variables":
+        """A copy with the named variables taken from ``flat`` (B, P), the rest shared."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        start = 0
+        for name in names:
+            key = "latent" if name == "body_pose" else name
+            width = values[key].shape[1]
+            values[key] = flat[:, start:start + width]
+            start += width
+        return Variables(**values)
+
+    def index(self, rows: torch.Tensor) -> "Variables":
+        return Variables(*(getattr(self, f.name)[rows] for f in fields(self)))
 
     def clone(self) -> "Variables":
         return Variables(*(getattr(self, f.name).detach().clone() for f in fields(self)))

@@ -49,8 +49,13 @@ class L2AnglePrior(BodyPosePrior):
         return squared_norm(latent)
 
 
-def make_body_pose_prior(name: str) -> BodyPosePrior:
-    """The prior called ``name`` in a fitting config."""
+def make_body_pose_prior(name: str, vposer: str = "default") -> BodyPosePrior:
+    """The prior called ``name`` in a fitting config; ``vposer`` is the checkpoint
+    (``default``: the shipped one) when ``name`` is ``vposer``."""
     if name == L2AnglePrior.name:
         return L2AnglePrior()
-    raise ValueError(f"unknown body pose prior {name!r}; known: {[L2AnglePrior.name]}")
+    if name == "vposer":
+        from vposer.prior import make_vposer_prior  # vposer depends on this module
+
+        return make_vposer_prior(vposer)
+    raise ValueError(f"unknown body pose prior {name!r}; known: ['l2_angles', 'vposer']")

@@ -1,0 +1,181 @@
+"""Speed of fitting: SMPLify-X's reference mode against batched fitting, on the same cases.
+
+    python benchmarks/speed.py --cases 64 --batch-sizes 1 16 64
+
+Runs, in one invocation, the same synthetic cases (``fitting.synthetic``: varied poses and
+views, 2 px noise, 10 % dropped points): (a) the reference mode (torch L-BFGS with strong
+Wolfe, one person at a time, the turned fit after), (b) the batched optimiser at each batch
+size. Prints per mode the median and 90th-percentile seconds per person (a batch's wall time
+shared by its people), people per minute, PA-MPJPE, MPJPE and 2D error, and the ratio of (a)
+to each batched run; then where the batched time goes (forward, backward, optimiser, outputs)
+and the cost of one keypoint-only forward+backward per person, the floor the optimiser's
+overhead is measured against.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.synthetic import evaluate  # noqa: E402
+from bodymodels import openpose  # noqa: E402
+from bodymodels.layer import BodyModel  # noqa: E402
+from fitting import batch_lbfgs as batch_module  # noqa: E402
+from fitting import outputs  # noqa: E402
+from fitting.camera import project  # noqa: E402
+from fitting.config import load_config  # noqa: E402
+from fitting.fitter import Fitter  # noqa: E402
+from fitting.metrics import reprojection_error  # noqa: E402
+from fitting.objective import Targets  # noqa: E402
+from fitting.synthetic import make_case  # noqa: E402
+from priors.body_pose import make_body_pose_prior  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def targets_of(cases, config) -> Targets:
+    observed = torch.as_tensor(np.stack([c.observed for c in cases]), dtype=torch.float32)
+    confidence = observed[..., 2] * (observed[..., 2] > config.confidence_threshold)
+    intrinsics = torch.as_tensor(np.stack([c.intrinsics for c in cases]), dtype=torch.float32)
+    heights = torch.tensor([c.image_size[0] for c in cases], dtype=torch.float32)
+    return Targets(observed[..., :2], confidence, intrinsics, config.data_weight_scale / heights)
+
+
+class Profile:
+    """Accumulates forward and backward seconds of the batched optimiser's evaluations."""
+
+    def __init__(self) -> None:
+        self.forward = self.backward = 0.0
+        self.evaluations = 0
+
+    def install(self):
+        original = batch_module._value_and_grad
+
+        def timed(objective, x):
+            x = x.detach().requires_grad_(True)
+            start = time.perf_counter()
+            with torch.enable_grad():
+                values = objective(x)
+                middle = time.perf_counter()
+                (grad,) = torch.autograd.grad(values.sum(), x)
+            self.forward += middle - start
+            self.backward += time.perf_counter() - middle
+            self.evaluations += 1
+            return values.detach(), grad.detach()
+
+        batch_module._value_and_grad = timed
+        return original
+
+
+def fit_mode(model, prior, config, cases, batch_size: int) -> tuple[list[dict], float]:
+    fitter = Fitter(model, prior, config)
+    rows, total = [], 0.0
+    for begin in range(0, len(cases), batch_size):
+        chunk = cases[begin:begin + batch_size]
+        targets = targets_of(chunk, config)
+        start = time.perf_counter()
+        result = fitter.fit(targets)
+        seconds = time.perf_counter() - start
+        total += seconds
+        with torch.no_grad():
+            _, keypoints = model.keypoints(result.params)
+        pixels = project(keypoints, targets.intrinsics).numpy()
+        for row, case in enumerate(chunk):
+            body = openpose.BODY
+            rows.append({"seconds": seconds / len(chunk), **evaluate(keypoints[row].numpy(), case),
+                         "error_2d_px": reprojection_error(pixels[row, body], case.observed[body, :2],
+                                                           case.observed[body, 2], config.confidence_threshold)})
+    return rows, total
+
+
+def floor_per_person(model, prior, batch: int, repeats: int = 20) -> float:
+    """Seconds of one keypoint-only forward + backward (with the prior's decode) per person."""
+    params = model.zero_params(batch)
+    latent = prior.initial_latent(batch).requires_grad_(True)
+    for value in params.as_dict().values():
+        value.requires_grad_(True)
+    for _ in range(3):
+        params.body_pose = prior.decode(latent)
+        model.keypoints(params)[1].sum().backward()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        params.body_pose = prior.decode(latent)
+        model.keypoints(params)[1].sum().backward()
+    return (time.perf_counter() - start) / repeats / batch
+
+
+def output_cost(model, config, cases, count: int = 8) -> float:
+    """Seconds per person of what fit.py does after fitting: full mesh, npz, obj."""
+    params = model.zero_params(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        for index in range(count):
+            with torch.no_grad():
+                out = model(params)
+            outputs.write_npz(Path(tmp) / f"{index}.npz", {"vertices": out.vertices[0].numpy()})
+            outputs.write_obj(Path(tmp) / f"{index}.obj", out.vertices[0].numpy(), model.faces)
+        return (time.perf_counter() - start) / count
+
+
+def summary_row(name: str, rows: list[dict], total: float, reference_total: float | None) -> str:
+    per = [r["seconds"] for r in rows]
+    med = {k: np.median([r[k] for r in rows]) for k in ("pa_mpjpe_mm", "mpjpe_mm", "error_2d_px")}
+    ratio = f"{reference_total / total:.1f}x" if reference_total else "1.0x"
+    return (f"| {name} | {np.median(per):.2f} | {np.percentile(per, 90):.2f} | {60 * len(rows) / total:.1f} | "
+            f"{med['pa_mpjpe_mm']:.1f} | {med['mpjpe_mm']:.1f} | {med['error_2d_px']:.1f} | {ratio} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    base = load_config(args.config)
+    model = BodyModel(base.model_type)
+    prior = make_body_pose_prior(base.body_pose_prior, base.vposer)
+    cases = [make_case(model, np.random.default_rng([args.seed, i])) for i in range(args.cases)]
+    lines = ["| mode | median s/person | p90 s/person | people/min | PA-MPJPE (mm) | MPJPE (mm) | 2D (px) | "
+             "reference / this |", "|---|---|---|---|---|---|---|---|"]
+    reference_total = None
+    if not args.skip_reference:
+        rows, reference_total = fit_mode(model, prior, dataclasses.replace(base, optimizer="lbfgs"), cases, 1)
+        lines.append(summary_row("(a) reference, one at a time", rows, reference_total, None))
+        print(lines[-1], file=sys.stderr)
+    batched = dataclasses.replace(base, optimizer="batched_lbfgs")
+    profile = Profile()
+    profile.install()
+    for batch_size in args.batch_sizes:
+        before = (profile.forward, profile.backward, profile.evaluations)
+        rows, total = fit_mode(model, prior, batched, cases, batch_size)
+        lines.append(summary_row(f"(b) batched, batch {batch_size}", rows, total, reference_total))
+        print(lines[-1], file=sys.stderr)
+        last = (total, profile.forward - before[0], profile.backward - before[1], profile.evaluations - before[2], batch_size)
+    total, forward, backward, evaluations, batch_size = last
+    floor = floor_per_person(model, prior, batch_size)
+    per_eval = total / evaluations / batch_size
+    lines += ["", f"Where the time goes at batch {batch_size} ({evaluations} batched evaluations):", "",
+              "| part | seconds | share |", "|---|---|---|"]
+    for name, value in (("forward", forward), ("backward", backward), ("optimiser", total - forward - backward)):
+        lines.append(f"| {name} | {value:.1f} | {100 * value / total:.0f} % |")
+    lines += ["", f"outputs after fitting (full mesh + npz + obj): {output_cost(model, base, cases):.3f} s per person",
+              f"one keypoint-only forward+backward: {1000 * floor:.2f} ms per person at batch {batch_size}; "
+              f"the fitter spends {1000 * per_eval:.2f} ms per person per evaluation, {per_eval / floor:.1f}x that floor"]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""L-BFGS that treats every sample of a batch as its own problem: per-sample curvature
+history, step length (backtracking Armijo line search) and stopping. A sample that has
+converged stops changing while the others go on; one batched evaluation serves every sample
+still searching.
+
+Shapes: B batch, P parameters per sample, M history length.
+"""
+from __future__ import annotations
+
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+# (N, P) parameters of the samples ``rows`` (N,) -> (N,) their losses.
+Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class BatchLog:
+    """Per-sample final losses (B,) and iterations (B,), batched evaluations (each over the
+    samples still searching), seconds."""
+
+    loss: torch.Tensor
+    iterations: torch.Tensor
+    evaluations: int
+    seconds: float
+
+
+def _value_and_grad(objective: Objective, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        values = objective(x, rows)
+        (grad,) = torch.autograd.grad(values.sum(), x)
+    return values.detach(), grad.detach()
+
+
+def _direction(grad, s_hist, y_hist, rho, valid, newest) -> torch.Tensor:
+    """-H g by the two-loop recursion, per sample, over its valid history entries."""
+    q = grad.clone()
+    memory = s_hist.shape[1]
+    order = [(newest - k) % memory for k in range(memory)]  # newest first
+    alphas = []
+    for i in order:
+        a = rho[:, i] * (s_hist[:, i] * q).sum(-1) * valid[:, i]
+        q = q - a[:, None] * y_hist[:, i]
+        alphas.append(a)
+    latest = order[0]
+    sy = (s_hist[:, latest] * y_hist[:, latest]).sum(-1)
+    yy = (y_hist[:, latest] * y_hist[:, latest]).sum(-1)
+    gamma = torch.where(valid[:, latest] > 0, sy / yy.clamp(min=1e-20), torch.ones_like(sy))
+    r = gamma[:, None] * q
+    for i, a in zip(reversed(order), reversed(alphas)):
+        b = rho[:, i] * (y_hist[:, i] * r).sum(-1) * valid[:, i]
+        r = r + s_hist[:, i] * ((a - b) * valid[:, i])[:, None]
+    return -r
+
+
+def batch_lbfgs(objective: Objective, x0: torch.Tensor, max_iterations: int, ftol: float, gtol: float,
+                history: int = 10, armijo: float = 1e-4, max_backtracks: int = 12) -> tuple[torch.Tensor, BatchLog]:
+    """Minimises ``objective`` for each sample of ``x0`` (B, P) independently; only the
+    samples still searching are evaluated."""
+    start = time.perf_counter()
+    x = x0.detach().clone()
+    batch, size = x.shape
+    everyone = torch.arange(batch, device=x.device)
+    f, g = _value_and_grad(objective, x, everyone)
+    evaluations = 1
+    s_hist = x.new_zeros(batch, history, size)
+    y_hist = x.new_zeros(batch, history, size)
+    rho = x.new_zeros(batch, history)
+    valid = x.new_zeros(batch, history)
+    newest = 0
+    active = torch.isfinite(f) & (g.abs().amax(-1) > gtol)
+    iterations = torch.zeros(batch, dtype=torch.long, device=x.device)
+    for iteration in range(max_iterations):
+        if not bool(active.any()):
+            break
+        d = _direction(g, s_hist, y_hist, rho, valid, newest)
+        slope = (g * d).sum(-1)
+        reset = slope >= 0  # not a descent direction: forget the history, follow the gradient
+        if bool(reset.any()):
+            d = torch.where(reset[:, None], -g, d)
+            valid = torch.where(reset[:, None], torch.zeros_like(valid), valid)
+            slope = (g * d).sum(-1)
+        first = valid.sum(-1) == 0
+        step = torch.where(first, (1.0 / g.abs().sum(-1).clamp(min=1e-12)).clamp(max=1.0), torch.ones_like(f))
+        searching = active.clone()
+        x_new, f_new, g_new = x.clone(), f.clone(), g.clone()
+        for _ in range(max_backtracks):
+            rows = searching.nonzero().squeeze(1)
+            trial = x_new.clone()
+            trial[rows] = x[rows] + step[rows, None] * d[rows]
+            f_trial, g_trial = f_new.clone(), g_new.clone()
+            f_trial[rows], g_trial[rows] = _value_and_grad(objective, trial[rows], rows)
+            evaluations += 1
+            accepted = searching & torch.isfinite(f_trial) & (f_trial <= f + armijo * step * slope)
+            x_new = torch.where(accepted[:, None], trial, x_new)
+            f_new = torch.where(accepted, f_trial, f_new)
+            g_new = torch.where(accepted[:, None], g_trial, g_new)
+            searching = searching & ~accepted
+            if not bool(searching.any()):
+                break
+            step = torch.where(searching, step * 0.5, step)
+        moved = active & ~searching
+        s = x_new - x
+        y = g_new - g
+        sy = (s * y).sum(-1)
+        store = moved & (sy > 1e-10)
+        newest = (newest + 1) % history
+        s_hist[:, newest] = torch.where(store[:, None], s, s_hist[:, newest])
+        y_hist[:, newest] = torch.where(store[:, None], y, y_hist[:, newest])
+        rho[:, newest] = torch.where(store, 1.0 / sy.clamp(min=1e-10), rho[:, newest])
+        valid[:, newest] = torch.where(store, torch.ones_like(sy), torch.where(active, torch.zeros_like(sy), valid[:, newest]))
+        change = (f - f_new).abs() / torch.maximum(torch.maximum(f.abs(), f_new.abs()), torch.ones_like(f))
+        iterations += active.long()
+        x, f, g = x_new, f_new, g_new
+        done = (moved & ((change <= ftol) | (g.abs().amax(-1) <= gtol))) | (active & searching)
+        active = active & ~done
+    return x, BatchLog(f, iterations, evaluations, time.perf_counter() - start)
+
+
+def lbfgs_iterations(max_outer: int, inner: int) -> int:
+    """The iteration cap equivalent to SMPLify-X's outer x inner schedule."""
+    return max(1, max_outer * inner)
+
+
+

@@ -1,0 +1,89 @@
+"""Batched fitting: the per-sample optimiser, the keypoint-only forward, batch = one at a time."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from bodymodels.layer import BodyModel
+from fitting.batch_lbfgs import batch_lbfgs
+from fitting.config import load_config
+from fitting.fitter import Fitter
+from fitting.objective import Targets
+from fitting.synthetic import make_case
+from priors.body_pose import make_body_pose_prior
+from tests.conftest import REPO, synthetic_model_arrays
+
+
+def rosenbrock(x: torch.Tensor, rows=None) -> torch.Tensor:
+    return ((1 - x[:, 0]) ** 2 + 100 * (x[:, 1] - x[:, 0] ** 2) ** 2)
+
+
+def test_batch_lbfgs_solves_each_sample():
+    x0 = torch.tensor([[-1.2, 1.0], [0.0, 0.0], [2.0, 3.0]], dtype=torch.float64)
+    x, log = batch_lbfgs(rosenbrock, x0, max_iterations=500, ftol=1e-14, gtol=1e-10)
+    assert torch.allclose(x, torch.ones(3, 2, dtype=torch.float64), atol=1e-5)
+    assert (log.loss < 1e-10).all()
+
+
+def test_converged_sample_stops_while_others_go_on():
+    def objective(x, rows):  # sample 0 starts at its minimum; sample 1 is an ill-conditioned bowl
+        scale = torch.tensor([[1.0, 1.0], [1.0, 1000.0]], dtype=x.dtype)[rows]
+        centre = torch.tensor([[0.0, 0.0], [3.0, -2.0]], dtype=x.dtype)[rows]
+        return (scale * (x - centre) ** 2).sum(-1)
+
+    x0 = torch.tensor([[0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    x, log = batch_lbfgs(objective, x0, max_iterations=200, ftol=1e-15, gtol=1e-9)
+    assert torch.equal(x[0], x0[0]) and int(log.iterations[0]) == 0
+    assert int(log.iterations[1]) > 2 and torch.allclose(x[1], torch.tensor([3.0, -2.0], dtype=x.dtype), atol=1e-6)
+
+
+def test_first_converged_sample_is_frozen_mid_run():
+    evaluated = []
+
+    def objective(x, rows):
+        evaluated.append(rows.tolist())
+        centre = torch.tensor([[1.0, 1.0], [5.0, -5.0]], dtype=x.dtype)[rows]
+        weights = torch.tensor([[1.0, 1.0], [1.0, 500.0]], dtype=x.dtype)[rows]
+        return (weights * (x - centre) ** 2).sum(-1)
+
+    x, log = batch_lbfgs(objective, torch.zeros(2, 2, dtype=torch.float64), 100, 1e-15, 1e-10)
+    assert int(log.iterations[0]) < int(log.iterations[1])
+    assert evaluated[0] == [0, 1] and evaluated[-1] == [1]  # once converged, sample 0 is no longer evaluated
+    assert torch.allclose(x, torch.tensor([[1.0, 1.0], [5.0, -5.0]], dtype=x.dtype), atol=1e-6)
+
+
+@pytest.mark.parametrize("model_type", ["smpl", "smplh", "smplx"])
+def test_keypoint_forward_matches_full_forward(tmp_path, model_type):
+    arrays = synthetic_model_arrays(model_type)
+    arrays["posedirs"] = np.random.default_rng(1).normal(scale=1e-3, size=arrays["posedirs"].shape)
+    (tmp_path / model_type).mkdir()
+    np.savez(tmp_path / model_type / f"{model_type.upper()}_NEUTRAL.npz", **arrays)
+    model = BodyModel(model_type, "neutral", tmp_path)
+    params = model.zero_params(3)
+    g = torch.Generator().manual_seed(0)
+    for value in params.as_dict().values():
+        value.copy_(torch.randn(value.shape, generator=g) * 0.3)
+    full = model(params)
+    joints, keypoints = model.keypoints(params)
+    assert torch.allclose(joints, full.joints, atol=1e-5) and torch.allclose(keypoints, full.keypoints, atol=1e-5)
+
+
+def test_keypoint_forward_matches_on_the_open_model(open_model):
+    params = open_model.zero_params(4)
+    g = torch.Generator().manual_seed(1)
+    for value in params.as_dict().values():
+        value.copy_(torch.randn(value.shape, generator=g) * 0.4)
+    full = open_model(params)
+    joints, keypoints = open_model.keypoints(params)
+    assert (keypoints - full.keypoints).abs().max() < 1e-5 and (joints - full.joints).abs().max() < 1e-5
+
+
+def targets_of(cases, config) -> Targets:
+    observed = torch.as_tensor(np.stack([c.observed for c in cases]), dtype=torch.float32)
+    confidence = observed[..., 2] * (observed[..., 2] > config.confidence_threshold)
+    intrinsics = torch.as_tensor(np.stack([c.intrinsics for c in cases]), dtype=torch.float32)
+    return Targets(observed[..., :2], confidence, intrinsics,
+                   torch.full((len(cases),), config.data_weight_scale / cases[0].image_size[0]))
