@@ -59,11 +59,11 @@ class Profile:
     def install(self):
         original = batch_module._value_and_grad
 
-        def timed(objective, x):
+        def timed(objective, x, rows):
             x = x.detach().requires_grad_(True)
             start = time.perf_counter()
             with torch.enable_grad():
-                values = objective(x)
+                values = objective(x, rows)
                 middle = time.perf_counter()
                 (grad,) = torch.autograd.grad(values.sum(), x)
             self.forward += middle - start
@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--budgets", type=int, nargs="+", default=None,
+                        help="override batched_max_iterations: the camera stage's, then each stage's")
+    parser.add_argument("--ftol", type=float, default=None, help="override batched_ftol")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     base = load_config(args.config)
@@ -156,6 +159,13 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(summary_row("(a) reference, one at a time", rows, reference_total, None))
         print(lines[-1], file=sys.stderr)
     batched = dataclasses.replace(base, optimizer="batched_lbfgs")
+    if args.budgets:
+        camera_budget, *stage_budgets = args.budgets
+        batched = dataclasses.replace(
+            batched, camera=dataclasses.replace(batched.camera, batched_max_iterations=camera_budget),
+            stages=tuple(dataclasses.replace(s, batched_max_iterations=b) for s, b in zip(batched.stages, stage_budgets)))
+    if args.ftol:
+        batched = dataclasses.replace(batched, batched_ftol=args.ftol)
     profile = Profile()
     profile.install()
     for batch_size in args.batch_sizes:

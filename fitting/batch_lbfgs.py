@@ -7,6 +7,7 @@ Shapes: B batch, P parameters per sample, M history length.
 """
 from __future__ import annotations
 
+import math
 
 import time
 from collections.abc import Callable
@@ -58,8 +59,46 @@ def _direction(grad, s_hist, y_hist, rho, valid, newest) -> torch.Tensor:
     return -r
 
 
+def _wolfe_search(objective, x, f, g, d, slope, step, active, armijo, curvature, max_steps):
+    """Per-sample weak-Wolfe line search by bracketing and bisection: a step must lower the
+    loss enough (Armijo) and flatten the slope enough (curvature), which keeps every stored
+    curvature pair positive. Returns the new x, f, g, which samples found no step (those that
+    found a point passing Armijo alone take it) and the number of batched evaluations."""
+    x_new, f_new, g_new = x.clone(), f.clone(), g.clone()
+    searching = active.clone()
+    low = torch.zeros_like(step)
+    high = torch.full_like(step, math.inf)
+    fallback = torch.zeros_like(active)
+    evaluations = 0
+    for _ in range(max_steps):
+        rows = searching.nonzero().squeeze(1)
+        if len(rows) == 0:
+            break
+        trial = x[rows] + step[rows, None] * d[rows]
+        f_trial, g_trial = _value_and_grad(objective, trial, rows)
+        evaluations += 1
+        decrease = torch.isfinite(f_trial) & (f_trial <= f[rows] + armijo * step[rows] * slope[rows])
+        flat = (g_trial * d[rows]).sum(-1) >= curvature * slope[rows]
+        better = decrease & (~fallback[rows] | (f_trial < f_new[rows]))
+        keep = rows[better | (decrease & flat)]
+        take = better | (decrease & flat)
+        x_new[keep], f_new[keep], g_new[keep] = trial[take], f_trial[take], g_trial[take]
+        fallback[rows[decrease]] = True
+        searching[rows[decrease & flat]] = False
+        too_far = rows[~decrease]
+        too_short = rows[decrease & ~flat]
+        high[too_far] = step[too_far]
+        low[too_short] = step[too_short]
+        step[too_far] = (low[too_far] + high[too_far]) / 2
+        step[too_short] = torch.where(torch.isinf(high[too_short]), 2 * step[too_short],
+                                      (low[too_short] + high[too_short]) / 2)
+    searching &= ~fallback  # an Armijo point without the curvature condition is still progress
+    return x_new, f_new, g_new, searching, evaluations
+
+
 def batch_lbfgs(objective: Objective, x0: torch.Tensor, max_iterations: int, ftol: float, gtol: float,
-                history: int = 10, armijo: float = 1e-4, max_backtracks: int = 12) -> tuple[torch.Tensor, BatchLog]:
+                history: int = 10, armijo: float = 1e-4, curvature: float = 0.9,
+                max_backtracks: int = 20) -> tuple[torch.Tensor, BatchLog]:
     """Minimises ``objective`` for each sample of ``x0`` (B, P) independently; only the
     samples still searching are evaluated."""
     start = time.perf_counter()
@@ -75,7 +114,7 @@ def batch_lbfgs(objective: Objective, x0: torch.Tensor, max_iterations: int, fto
     newest = 0
     active = torch.isfinite(f) & (g.abs().amax(-1) > gtol)
     iterations = torch.zeros(batch, dtype=torch.long, device=x.device)
-    for iteration in range(max_iterations):
+    for _ in range(max_iterations):
         if not bool(active.any()):
             break
         d = _direction(g, s_hist, y_hist, rho, valid, newest)
@@ -87,23 +126,9 @@ def batch_lbfgs(objective: Objective, x0: torch.Tensor, max_iterations: int, fto
             slope = (g * d).sum(-1)
         first = valid.sum(-1) == 0
         step = torch.where(first, (1.0 / g.abs().sum(-1).clamp(min=1e-12)).clamp(max=1.0), torch.ones_like(f))
-        searching = active.clone()
-        x_new, f_new, g_new = x.clone(), f.clone(), g.clone()
-        for _ in range(max_backtracks):
-            rows = searching.nonzero().squeeze(1)
-            trial = x_new.clone()
-            trial[rows] = x[rows] + step[rows, None] * d[rows]
-            f_trial, g_trial = f_new.clone(), g_new.clone()
-            f_trial[rows], g_trial[rows] = _value_and_grad(objective, trial[rows], rows)
-            evaluations += 1
-            accepted = searching & torch.isfinite(f_trial) & (f_trial <= f + armijo * step * slope)
-            x_new = torch.where(accepted[:, None], trial, x_new)
-            f_new = torch.where(accepted, f_trial, f_new)
-            g_new = torch.where(accepted[:, None], g_trial, g_new)
-            searching = searching & ~accepted
-            if not bool(searching.any()):
-                break
-            step = torch.where(searching, step * 0.5, step)
+        x_new, f_new, g_new, searching, used = _wolfe_search(objective, x, f, g, d, slope, step, active,
+                                                              armijo, curvature, max_backtracks)
+        evaluations += used
         moved = active & ~searching
         s = x_new - x
         y = g_new - g
@@ -120,11 +145,3 @@ def batch_lbfgs(objective: Objective, x0: torch.Tensor, max_iterations: int, fto
         done = (moved & ((change <= ftol) | (g.abs().amax(-1) <= gtol))) | (active & searching)
         active = active & ~done
     return x, BatchLog(f, iterations, evaluations, time.perf_counter() - start)
-
-
-def lbfgs_iterations(max_outer: int, inner: int) -> int:
-    """The iteration cap equivalent to SMPLify-X's outer x inner schedule."""
-    return max(1, max_outer * inner)
-
-
-

@@ -25,6 +25,7 @@ class CameraStageConfig:
     lbfgs_max_iter: int = 30
     ftol: float = 1e-9
     gtol: float = 1e-9
+    batched_max_iterations: int = 50
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class StageConfig:
     lbfgs_max_iter: int = 30
     ftol: float = 1e-9
     gtol: float = 1e-9
+    batched_max_iterations: int = 100
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class FitConfig:
     stages: tuple[StageConfig, ...]
     optimizer: str = "batched_lbfgs"
     lbfgs_history: int = 10
+    batched_ftol: float = 1e-6
     body_pose_prior: str = "vposer"
     vposer: str = "default"
     rho: float = 100.0

@@ -138,8 +138,10 @@ class Fitter:
 
     def _minimize(self, variables: Variables, targets: Targets, free: tuple[str, ...],
                   objective: Callable[[Variables, Targets], torch.Tensor], max_outer: int, inner: int,
-                  ftol: float, gtol: float) -> tuple[Variables, OptimizeLog]:
-        """Minimises ``objective`` (per-sample (B,)) over the ``free`` variables."""
+                  ftol: float, gtol: float, budget: int) -> tuple[Variables, OptimizeLog]:
+        """Minimises ``objective`` (per-sample (B,)) over the ``free`` variables: SMPLify-X's
+        ``max_outer`` x ``inner`` schedule for the reference optimiser, at most ``budget``
+        iterations per sample for the batched one."""
         if self.config.optimizer == "lbfgs":
             tensors = [variables.tensor(name) for name in free]
             log = lbfgs_minimize(tensors, lambda: objective(variables, targets), max_outer, inner, ftol, gtol)
@@ -150,8 +152,8 @@ class Fitter:
                 return objective(variables.unpack(free, x), targets)
             return objective(variables.index(rows).unpack(free, x), targets.index(rows))
 
-        flat, batch_log = batch_lbfgs(subset, variables.pack(free), max_outer * inner, ftol, gtol,
-                                      history=self.config.lbfgs_history)
+        flat, batch_log = batch_lbfgs(subset, variables.pack(free), budget, max(ftol, self.config.batched_ftol),
+                                      gtol, history=self.config.lbfgs_history)
         log = OptimizeLog(float(batch_log.loss.sum()), batch_log.evaluations, int(batch_log.iterations.max()),
                           batch_log.seconds)
         return variables.unpack(free, flat), log
@@ -163,7 +165,7 @@ class Fitter:
         variables, log = self._minimize(
             variables, targets, ("global_orient", "transl"),
             lambda v, t: camera_terms(self.model, self.prior, v, t, t.initial_depth, self.config)["total"],
-            camera.max_outer, camera.lbfgs_max_iter, camera.ftol, camera.gtol)
+            camera.max_outer, camera.lbfgs_max_iter, camera.ftol, camera.gtol, camera.batched_max_iterations)
         logs = [StageLog("camera", log)]
         loss = None
         for stage in self.config.stages:
@@ -171,7 +173,8 @@ class Fitter:
                 return stage_terms(self.model, self.prior, v, t, stage, self.config)["total"]
 
             variables, log = self._minimize(variables, targets, stage.free, objective, stage.max_outer,
-                                            stage.lbfgs_max_iter, stage.ftol, stage.gtol)
+                                            stage.lbfgs_max_iter, stage.ftol, stage.gtol,
+                                            stage.batched_max_iterations)
             keypoints = None
             with torch.no_grad():
                 loss = objective(variables, targets)

@@ -29,7 +29,9 @@ EXPECTED_SHAPES = {
 def quick_config(tmp_path_factory):
     data = yaml.safe_load((REPO / "cfg" / "fit_smplx.yaml").read_text())
     data["stage_defaults"].update(max_outer=2, lbfgs_max_iter=6)
-    data["camera"].update(max_outer=2, lbfgs_max_iter=6)
+    data["camera"].update(max_outer=2, lbfgs_max_iter=6, batched_max_iterations=6)
+    for stage in data["stages"]:
+        stage["batched_max_iterations"] = 6
     path = tmp_path_factory.mktemp("cfg") / "quick.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -89,14 +91,36 @@ def test_rerun_resumes_and_overwrite_refits(tmp_path, quick_config):
 
 
 def test_result_does_not_depend_on_other_images(tmp_path, quick_config):
+    """No state passes from one image to the next: with one person per batch, a person's
+    result is the same bits whatever else is in the folder. (In larger batches the batch's
+    float round-off differs, and SMPLify-X's objective amplifies that: test_batching.py.)"""
     together = make_folder(tmp_path / "a", ["single_front", "single_side"])
     alone = make_folder(tmp_path / "b", ["single_side"])
-    run(*together, tmp_path / "out_a", quick_config, "--no-overlay")
-    run(*alone, tmp_path / "out_b", quick_config, "--no-overlay")
+    run(*together, tmp_path / "out_a", quick_config, "--no-overlay", "--batch-size", "1")
+    run(*alone, tmp_path / "out_b", quick_config, "--no-overlay", "--batch-size", "1")
     with np.load(tmp_path / "out_a" / "results" / "single_side" / "000.npz") as a, \
             np.load(tmp_path / "out_b" / "results" / "single_side" / "000.npz") as b:
         for key in ("body_pose", "betas", "transl", "vertices"):
             np.testing.assert_allclose(a[key], b[key], atol=1e-6)
+
+
+def test_people_of_several_images_share_batches(tmp_path, quick_config):
+    images, keypoints = make_folder(tmp_path, ["single_front", "single_side", "two_people"])
+    output = tmp_path / "out"
+    assert run(images, keypoints, output, quick_config, "--no-overlay", "--batch-size", "3") == 0
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["counts"]["ok"] == 3 and summary["people_fitted"] == 4
+    assert len(list((output / "results").rglob("0*.npz"))) == 4
+
+
+def test_reference_optimizer_runs_through_the_cli(tmp_path, quick_config):
+    data = yaml.safe_load(quick_config.read_text())
+    data["optimizer"] = "lbfgs"
+    reference = tmp_path / "reference.yaml"
+    reference.write_text(yaml.safe_dump(data))
+    images, keypoints = make_folder(tmp_path, ["two_people"])
+    assert run(images, keypoints, tmp_path / "out", reference, "--no-overlay") == 0
+    assert len(list((tmp_path / "out" / "results" / "two_people").glob("*.npz"))) == 2
 
 
 def test_max_people_and_missing_folder(tmp_path, quick_config):

@@ -174,19 +174,21 @@ def test_synthetic_fit_recovers_the_pose(open_model):
     assert np.median(np.linalg.norm(pixels[seen] - case.observed[:25, :2][seen], axis=1)) < 3.0
 
 
-def test_side_view_is_fitted_both_ways_and_faces_the_right_way(open_model):
-    config = load_config(CONFIG)
+@pytest.mark.parametrize("optimizer", ["lbfgs", "batched_lbfgs"])
+def test_side_view_is_fitted_both_ways_and_faces_the_right_way(open_model, optimizer):
+    config = dataclasses.replace(load_config(CONFIG), optimizer=optimizer)
     fitter = Fitter(open_model, make_body_pose_prior("l2_angles"), config)
-    # Seed 3: the fit started facing the camera ends wrong and the turned one wins; seed 4:
-    # the first is right and is kept.
+    from scipy.spatial.transform import Rotation
+
+    # Seed 3: with the reference optimiser, the fit started facing the camera ends wrong and
+    # the turned one wins; seed 4: the first is right and is kept.
     for seed, yaw, turned in ((3, 90.0, True), (4, -90.0, False)):
         case = make_case(open_model, np.random.default_rng(seed), yaw_range=(yaw, yaw))
         targets = targets_of(case, config)
         assert bool(fitter.needs_flip(targets)[0])
         result = fitter.fit(targets)
-        from scipy.spatial.transform import Rotation
-
         facing_true = Rotation.from_rotvec(case.params.global_orient[0].numpy()).apply([0, 0, 1])
         facing_fit = Rotation.from_rotvec(result.params.global_orient[0].numpy()).apply([0, 0, 1])
         assert facing_true @ facing_fit > 0.5, (yaw, facing_true, facing_fit)
-        assert bool(result.flipped[0]) == turned
+        if optimizer == "lbfgs":
+            assert bool(result.flipped[0]) == turned
