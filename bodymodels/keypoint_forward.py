@@ -11,7 +11,47 @@ Shapes: B batch, J skeleton joints, S skinned vertices, K keypoints, P pose feat
 from __future__ import annotations
 
 import torch
-from smplx.lbs import batch_rigid_transform, batch_rodrigues
+from smplx.lbs import batch_rodrigues
+
+
+def kinematic_levels(parents: list[int]) -> list[list[int]]:
+    """Joints grouped by depth in the tree (the root alone first)."""
+    depth = [0] * len(parents)
+    for joint in range(1, len(parents)):
+        depth[joint] = depth[parents[joint]] + 1
+    return [[j for j in range(len(parents)) if depth[j] == d] for d in range(max(depth) + 1)]
+
+
+class KinematicChain(torch.nn.Module):
+    """World rotations and positions of every joint, one batched product per tree level
+    instead of one per joint."""
+
+    def __init__(self, parents: list[int]) -> None:
+        super().__init__()
+        levels = kinematic_levels(parents)
+        self.levels = [torch.tensor(level) for level in levels]
+        position = {joint: i for level in levels for i, joint in enumerate(level)}
+        self.parent_slots = [torch.tensor([position[parents[j]] for j in level]) for level in levels[1:]]
+        order = torch.tensor([j for level in levels for j in level])
+        self.register_buffer("inverse_order", torch.argsort(order), persistent=False)
+        self.register_buffer("parents", torch.tensor(parents), persistent=False)
+
+    def forward(self, rotations: torch.Tensor, rest_joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posed joints (B, J, 3) and skinning transforms (B, J, 3, 4) (rest -> posed) from
+        local rotations (B, J, 3, 3) and rest joint positions (B, J, 3)."""
+        offsets = rest_joints.clone()
+        offsets[:, 1:] = rest_joints[:, 1:] - rest_joints[:, self.parents[1:]]
+        root = self.levels[0]
+        world_r = [rotations[:, root]]
+        world_t = [offsets[:, root]]
+        for level, slots in zip(self.levels[1:], self.parent_slots):
+            parent_r = world_r[-1][:, slots]
+            world_r.append(parent_r @ rotations[:, level])
+            world_t.append(world_t[-1][:, slots] + (parent_r @ offsets[:, level, :, None])[..., 0])
+        r = torch.cat(world_r, dim=1)[:, self.inverse_order]
+        t = torch.cat(world_t, dim=1)[:, self.inverse_order]
+        skinning = torch.cat([r, (t - (r @ rest_joints[..., None])[..., 0])[..., None]], dim=-1)
+        return t, skinning
 
 
 class KeypointForward(torch.nn.Module):
@@ -44,7 +84,7 @@ class KeypointForward(torch.nn.Module):
         self.use_posedirs = bool(posedirs.abs().max() > 0)
         self.register_buffer("posedirs", posedirs.reshape(posedirs.shape[0], -1).clone())
         self.register_buffer("lbs_weights", smpl.lbs_weights[needed].clone())         # (S, J)
-        self.register_buffer("parents", smpl.parents.clone())
+        self.chain = KinematicChain(smpl.parents.tolist())
         self.register_buffer("pose_mean", smpl.pose_mean.clone() if hasattr(smpl, "pose_mean")
                              else torch.zeros(3 * num_joints))
         self.register_buffer("keypoint_source", keypoint_source.clone())
@@ -73,9 +113,9 @@ class KeypointForward(torch.nn.Module):
             eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
             features = (rotations[:, 1:] - eye).reshape(batch, -1)  # (B, P)
             vertices = vertices + (features @ self.posedirs).view(batch, -1, 3)
-        joints, relative = batch_rigid_transform(rotations, rest_joints, self.parents, dtype=pose.dtype)
-        skin = torch.einsum("sj,bjmn->bsmn", self.lbs_weights, relative)  # (B, S, 4, 4)
-        vertices = torch.einsum("bsmn,bsn->bsm", skin[..., :3, :3], vertices) + skin[..., :3, 3]
+        joints, transforms = self.chain(rotations, rest_joints)  # (B, J, 3), (B, J, 3, 4)
+        skin = torch.einsum("sj,bjmn->bsmn", self.lbs_weights, transforms)  # (B, S, 3, 4)
+        vertices = torch.einsum("bsmn,bsn->bsm", skin[..., :3], vertices) + skin[..., 3]
         points = [joints, vertices[:, self.extra_slot]]
         if self.model_type == "smplx":
             corners = vertices[:, self.landmark_slot]  # (B, L, 3, 3)
