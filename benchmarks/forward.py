@@ -45,15 +45,15 @@ def main(argv: list[str] | None = None) -> None:
         for value in params.as_dict().values():
             value.requires_grad_(True)
 
-        def full_fb() -> None:
+        def full_fb(params=params) -> None:
             model(params).keypoints.sum().backward()
 
-        def keypoints_fb() -> None:
+        def keypoints_fb(params=params) -> None:
             model.keypoints(params)[1].sum().backward()
 
         with torch.no_grad():
-            full = timed(lambda: model(params), args.repeats)
-            light = timed(lambda: model.keypoints(params), args.repeats)
+            full = timed(lambda params=params: model(params), args.repeats)
+            light = timed(lambda params=params: model.keypoints(params), args.repeats)
         print(f"| {batch} | {full:.1f} | {timed(full_fb, args.repeats):.1f} | {light:.1f} | "
               f"{timed(keypoints_fb, args.repeats):.1f} |")
 

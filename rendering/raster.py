@@ -38,7 +38,7 @@ class RenderResult:
 
 
 def look_at_camera(
-    eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 1.0, 0.0])
+    eye: np.ndarray, target: np.ndarray, up: tuple[float, float, float] = (0.0, 1.0, 0.0)
 ) -> tuple[np.ndarray, np.ndarray]:
     """World-to-camera rotation (3, 3) and translation (3,) of an OpenCV camera at ``eye``
     looking at ``target`` with ``up`` pointing up in the image."""

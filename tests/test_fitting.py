@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from bodymodels.openpose import OPENPOSE
 from fitting.camera import default_focal, focal_from_exif, project, resolve_intrinsics
 from fitting.config import StageConfig, load_config, parse_config
 from fitting.fitter import Fitter
 from fitting.losses import gmof, reprojection_term
 from fitting.metrics import mpjpe, pa_mpjpe, procrustes_align
-from fitting.objective import Targets, Variables, stage_terms
+from fitting.objective import Targets, stage_terms
 from fitting.optimize import lbfgs_minimize
 from fitting.synthetic import make_case
 from priors.body_pose import make_body_pose_prior

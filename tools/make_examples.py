@@ -6,7 +6,6 @@ keypoints (projected, with pixel noise) and the ground truth.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
