@@ -34,19 +34,10 @@ from fitting.camera import project  # noqa: E402
 from fitting.config import load_config  # noqa: E402
 from fitting.fitter import Fitter  # noqa: E402
 from fitting.metrics import reprojection_error  # noqa: E402
-from fitting.objective import Targets  # noqa: E402
-from fitting.synthetic import make_case  # noqa: E402
+from fitting.synthetic import case_targets, make_case  # noqa: E402
 from priors.body_pose import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def targets_of(cases, config) -> Targets:
-    observed = torch.as_tensor(np.stack([c.observed for c in cases]), dtype=torch.float32)
-    confidence = observed[..., 2] * (observed[..., 2] > config.confidence_threshold)
-    intrinsics = torch.as_tensor(np.stack([c.intrinsics for c in cases]), dtype=torch.float32)
-    heights = torch.tensor([c.image_size[0] for c in cases], dtype=torch.float32)
-    return Targets(observed[..., :2], confidence, intrinsics, config.data_weight_scale / heights)
 
 
 class Profile:
@@ -80,7 +71,7 @@ def fit_mode(model, prior, config, cases, batch_size: int) -> tuple[list[dict], 
     rows, total = [], 0.0
     for begin in range(0, len(cases), batch_size):
         chunk = cases[begin:begin + batch_size]
-        targets = targets_of(chunk, config)
+        targets = case_targets(chunk, config)
         start = time.perf_counter()
         result = fitter.fit(targets)
         seconds = time.perf_counter() - start

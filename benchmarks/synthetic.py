@@ -27,19 +27,11 @@ from fitting.camera import project  # noqa: E402
 from fitting.config import load_config  # noqa: E402
 from fitting.fitter import Fitter  # noqa: E402
 from fitting.metrics import mpjpe, pa_mpjpe, reprojection_error  # noqa: E402
-from fitting.objective import Targets  # noqa: E402
-from fitting.synthetic import make_case  # noqa: E402
+from fitting.synthetic import case_targets, make_case  # noqa: E402
 from priors.body_pose import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MID_HIP = openpose.OPENPOSE["MidHip"]
-
-
-def targets_of(case, config) -> Targets:
-    observed = torch.as_tensor(case.observed, dtype=torch.float32)[None]
-    confidence = observed[..., 2] * (observed[..., 2] > config.confidence_threshold)
-    return Targets(observed[..., :2], confidence, torch.as_tensor(case.intrinsics, dtype=torch.float32)[None],
-                   torch.tensor([config.data_weight_scale / case.image_size[0]]))
 
 
 def evaluate(keypoints: np.ndarray, case) -> dict[str, float]:
@@ -48,7 +40,7 @@ def evaluate(keypoints: np.ndarray, case) -> dict[str, float]:
 
 
 def run_case(fitter: Fitter, model: BodyModel, case, config) -> dict:
-    targets = targets_of(case, config)
+    targets = case_targets([case], config)
     start = time.perf_counter()
     result = fitter.fit(targets, record_stages=True)
     seconds = time.perf_counter() - start

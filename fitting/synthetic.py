@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bodymodels import openpose
 from bodymodels.layer import BodyModel, BodyParams
 from bodymodels.skeleton import SMPLX_JOINT
+from fitting.config import FitConfig
+from fitting.objective import Targets
 
 # (joint, axis) -> (low, high) radians of a uniform draw; every other body angle stays 0.
 # Signs follow SMPL-X: knees bend about +x, the left elbow about -y, the right about +y.
@@ -100,4 +101,12 @@ def make_case(model: BodyModel, rng: np.random.Generator, image_size=(1000, 1000
     return SyntheticCase(params, points, observed, intrinsics, image_size, yaw)
 
 
-BODY_KEYPOINTS = openpose.BODY
+
+def case_targets(cases: list[SyntheticCase], config: FitConfig) -> Targets:
+    """The fitting targets of synthetic cases, one row each (confidences below the config's
+    threshold zeroed, data weight from each image height)."""
+    observed = torch.as_tensor(np.stack([c.observed for c in cases]), dtype=torch.float32)
+    confidence = observed[..., 2] * (observed[..., 2] > config.confidence_threshold)
+    intrinsics = torch.as_tensor(np.stack([c.intrinsics for c in cases]), dtype=torch.float32)
+    heights = torch.tensor([c.image_size[0] for c in cases], dtype=torch.float32)
+    return Targets(observed[..., :2], confidence, intrinsics, config.data_weight_scale / heights)

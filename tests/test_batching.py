@@ -12,7 +12,7 @@ from fitting.batch_lbfgs import batch_lbfgs
 from fitting.config import load_config
 from fitting.fitter import Fitter
 from fitting.objective import Targets
-from fitting.synthetic import make_case
+from fitting.synthetic import case_targets, make_case
 from priors.body_pose import make_body_pose_prior
 from tests.conftest import REPO, synthetic_model_arrays
 
@@ -82,11 +82,7 @@ def test_keypoint_forward_matches_on_the_open_model(open_model):
 
 
 def targets_of(cases, config) -> Targets:
-    observed = torch.as_tensor(np.stack([c.observed for c in cases]), dtype=torch.float32)
-    confidence = observed[..., 2] * (observed[..., 2] > config.confidence_threshold)
-    intrinsics = torch.as_tensor(np.stack([c.intrinsics for c in cases]), dtype=torch.float32)
-    return Targets(observed[..., :2], confidence, intrinsics,
-                   torch.full((len(cases),), config.data_weight_scale / cases[0].image_size[0]))
+    return case_targets(cases, config)
 
 
 def test_batched_fit_agrees_with_one_at_a_time(open_model):

@@ -15,7 +15,7 @@ from fitting.losses import gmof, reprojection_term
 from fitting.metrics import mpjpe, pa_mpjpe, procrustes_align
 from fitting.objective import Targets, stage_terms
 from fitting.optimize import lbfgs_minimize
-from fitting.synthetic import make_case
+from fitting.synthetic import case_targets, make_case
 from priors.body_pose import make_body_pose_prior
 from priors.simple import bending_prior
 from tests.conftest import REPO
@@ -24,10 +24,7 @@ CONFIG = REPO / "cfg" / "fit_smplx.yaml"
 
 
 def targets_of(case, config) -> Targets:
-    observed = torch.as_tensor(case.observed, dtype=torch.float32)[None]
-    confidence = observed[..., 2] * (observed[..., 2] > config.confidence_threshold)
-    return Targets(observed[..., :2], confidence, torch.as_tensor(case.intrinsics, dtype=torch.float32)[None],
-                   torch.tensor([config.data_weight_scale / case.image_size[0]]))
+    return case_targets([case], config)
 
 
 def test_gmof_is_quadratic_near_zero_and_saturates():
