@@ -27,10 +27,6 @@ FACE = slice(NUM_BODY + 2 * NUM_HAND, NUM_BODY + 2 * NUM_HAND + NUM_FACE)
 CONTOUR = slice(FACE.stop, FACE.stop + NUM_CONTOUR)
 
 
-def num_keypoints(use_face_contour: bool) -> int:
-    return CONTOUR.stop if use_face_contour else FACE.stop
-
-
 # Indices into the joints smplx returns (skeleton joints, then vertex keypoints, then face
 # landmarks); -1 where the model has no such point.
 _BODY25 = {

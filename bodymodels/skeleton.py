@@ -45,5 +45,3 @@ SMPLX_PARENTS: tuple[int, ...] = (
 """Parent of each SMPL-X joint (-1 for the root)."""
 
 NUM_SMPLX_JOINTS = len(SMPLX_JOINT_NAMES)
-NUM_BODY_JOINTS = 21
-"""Joints in ``body_pose`` (all of SMPL's 24 but the pelvis and the two hands)."""

@@ -5,6 +5,7 @@ Shapes: B batch, K keypoints, Z body-pose latent.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 
 import torch
@@ -83,14 +84,6 @@ class Variables:
     def index(self, rows: torch.Tensor) -> "Variables":
         return Variables(*(getattr(self, f.name)[rows] for f in fields(self)))
 
-    def clone(self) -> "Variables":
-        return Variables(*(getattr(self, f.name).detach().clone() for f in fields(self)))
-
-    def where(self, mask: torch.Tensor, other: "Variables") -> "Variables":
-        """Per sample: this one's values where ``mask`` (B,) is True, else ``other``'s."""
-        return Variables(*(torch.where(mask[:, None], getattr(self, f.name), getattr(other, f.name))
-                           for f in fields(self)))
-
     def to_params(self, prior: BodyPosePrior) -> BodyParams:
         zeros = torch.zeros_like(self.global_orient)
         return BodyParams(self.betas, self.expression, self.global_orient, prior.decode(self.latent),
@@ -98,16 +91,16 @@ class Variables:
                           self.transl)
 
 
-def keypoint_part_weights(num_keypoints: int, stage: StageConfig | None, config: FitConfig) -> torch.Tensor:
-    """(K,) per-keypoint weight: body 1 (ignored points 0), hands and face from the stage."""
+@functools.lru_cache(maxsize=64)
+def keypoint_part_weights(num_keypoints: int, stage: StageConfig, config: FitConfig) -> torch.Tensor:
+    """(K,) per-keypoint weight: body 1 (ignored points 0), hands and face from the stage.
+    Cached: the objective asks for it at every evaluation."""
     weights = torch.ones(num_keypoints)
     for name in config.ignored_keypoints:
         weights[openpose.OPENPOSE[name]] = 0.0
-    hands = stage.hand_keypoints if stage is not None else 0.0
-    face = stage.face_keypoints if stage is not None else 0.0
-    weights[openpose.LEFT_HAND] = hands
-    weights[openpose.RIGHT_HAND] = hands
-    weights[openpose.FACE.start:] = face
+    weights[openpose.LEFT_HAND] = stage.hand_keypoints
+    weights[openpose.RIGHT_HAND] = stage.hand_keypoints
+    weights[openpose.FACE.start:] = stage.face_keypoints
     return weights
 
 

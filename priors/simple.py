@@ -11,6 +11,8 @@ from bodymodels.skeleton import SMPLX_JOINT
 # (joint, axis, sign): exp(sign * angle)^2 grows when the joint bends the wrong way.
 _BENDING = (("left_elbow", 1, 1.0), ("right_elbow", 1, -1.0),
             ("left_knee", 0, -1.0), ("right_knee", 0, -1.0))
+_BENDING_INDEX = [3 * (SMPLX_JOINT[joint] - 1) + axis for joint, axis, _ in _BENDING]  # into body_pose
+_BENDING_SIGNS = [sign for *_, sign in _BENDING]
 
 
 def squared_norm(values: torch.Tensor) -> torch.Tensor:
@@ -26,7 +28,5 @@ def axis_weighted_squared_norm(rotvec: torch.Tensor, weights: torch.Tensor) -> t
 def bending_prior(body_pose: torch.Tensor) -> torch.Tensor:
     """(B,) sum of exp(sign * angle)^2 over the elbows' and knees' bending axes of
     ``body_pose`` (B, 63): large when they bend backwards (hyper-extension)."""
-    index = torch.tensor([3 * (SMPLX_JOINT[joint] - 1) + axis for joint, axis, _ in _BENDING],
-                         device=body_pose.device)
-    signs = torch.tensor([sign for *_, sign in _BENDING], dtype=body_pose.dtype, device=body_pose.device)
-    return torch.exp(body_pose[:, index] * signs).pow(2).sum(dim=-1)
+    signs = torch.tensor(_BENDING_SIGNS, dtype=body_pose.dtype, device=body_pose.device)
+    return torch.exp(body_pose[:, _BENDING_INDEX] * signs).pow(2).sum(dim=-1)

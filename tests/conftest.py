@@ -16,6 +16,17 @@ _MIN_VERTICES = {"smpl": 6890, "smplh": 6890, "smplx": 10475}
 _JOINTS = {"smpl": 24, "smplh": 52, "smplx": 55}
 
 
+def randomize(params, seed: int, scale: float = 0.3, transl_scale: float | None = None):
+    """Fills every field of ``params`` (BodyParams) with N(0, scale^2) values, in place."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    for name, value in params.as_dict().items():
+        sigma = transl_scale if (name == "transl" and transl_scale is not None) else scale
+        value.copy_(torch.randn(value.shape, generator=generator) * sigma)
+    return params
+
+
 @pytest.fixture(scope="session")
 def open_model() -> BodyModel:
     return BodyModel("smplx", "neutral")

@@ -14,7 +14,7 @@ from fitting.fitter import Fitter
 from fitting.objective import Targets
 from fitting.synthetic import case_targets, make_case
 from priors.body_pose import make_body_pose_prior
-from tests.conftest import REPO, synthetic_model_arrays
+from tests.conftest import REPO, randomize, synthetic_model_arrays
 
 
 def rosenbrock(x: torch.Tensor, rows=None) -> torch.Tensor:
@@ -62,20 +62,14 @@ def test_keypoint_forward_matches_full_forward(tmp_path, model_type):
     (tmp_path / model_type).mkdir()
     np.savez(tmp_path / model_type / f"{model_type.upper()}_NEUTRAL.npz", **arrays)
     model = BodyModel(model_type, "neutral", tmp_path)
-    params = model.zero_params(3)
-    g = torch.Generator().manual_seed(0)
-    for value in params.as_dict().values():
-        value.copy_(torch.randn(value.shape, generator=g) * 0.3)
+    params = randomize(model.zero_params(3), seed=0)
     full = model(params)
     joints, keypoints = model.keypoints(params)
     assert torch.allclose(joints, full.joints, atol=1e-5) and torch.allclose(keypoints, full.keypoints, atol=1e-5)
 
 
 def test_keypoint_forward_matches_on_the_open_model(open_model):
-    params = open_model.zero_params(4)
-    g = torch.Generator().manual_seed(1)
-    for value in params.as_dict().values():
-        value.copy_(torch.randn(value.shape, generator=g) * 0.4)
+    params = randomize(open_model.zero_params(4), seed=1, scale=0.4)
     full = open_model(params)
     joints, keypoints = open_model.keypoints(params)
     assert (keypoints - full.keypoints).abs().max() < 1e-5 and (joints - full.joints).abs().max() < 1e-5

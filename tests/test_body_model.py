@@ -15,15 +15,11 @@ import torch
 from bodymodels.files import ModelFileError, find_model_file, read_model_file
 from bodymodels.layer import BodyModel, BodyParams
 from bodymodels.openpose import OPENPOSE
-from tests.conftest import OPEN_FOLDER, synthetic_model_arrays
+from tests.conftest import OPEN_FOLDER, randomize, synthetic_model_arrays
 
 
 def random_params(model: BodyModel, batch: int, seed: int = 0) -> BodyParams:
-    g = torch.Generator().manual_seed(seed)
-    params = model.zero_params(batch)
-    for name, value in params.as_dict().items():
-        value.copy_(torch.randn(value.shape, generator=g) * (0.5 if name != "transl" else 1.0))
-    return params
+    return randomize(model.zero_params(batch), seed, scale=0.5, transl_scale=1.0)
 
 
 def test_parity_with_stock_smplx(open_model):
