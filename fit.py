@@ -1,6 +1,7 @@
 """Fit SMPL / SMPL-H / SMPL-X to every person in a folder of images with OpenPose keypoints.
 
     python fit.py --images DIR --keypoints DIR --output DIR
+    python fit.py --images DIR --output DIR     # detects keypoints first (MediaPipe)
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from bodymodels.layer import BodyModel
 from fitting import outputs
 from fitting.config import load_config
 from fitting.fitter import Fitter
-from fitting.keypoints import match_images
+from fitting.keypoints import list_images, match_images
 from fitting.pipeline import FolderFitter, RunOptions
 from priors.body_pose import make_body_pose_prior
 
@@ -41,7 +42,11 @@ def focal_length(value: str) -> str | float:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, required=True, help="folder of .jpg/.jpeg/.png images")
-    parser.add_argument("--keypoints", type=Path, required=True, help="folder of <stem>_keypoints.json")
+    parser.add_argument("--keypoints", type=Path, default=None,
+                        help="folder of <stem>_keypoints.json; without it, keypoints are detected with "
+                             "MediaPipe (pip install -e '.[detect]') into OUTPUT/keypoints")
+    parser.add_argument("--detect-config", type=Path, default=None,
+                        help="detection settings when --keypoints is not given (default cfg/detect.yaml)")
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--config", type=Path, default=None,
                         help="fitting schedule (default: cfg/fit_<model-type>.yaml)")
@@ -88,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     config, model, fitter = build(args)
-    items = match_images(args.images, args.keypoints)
+    keypoints = args.keypoints or detect_keypoints(args)
+    try:
+        items = match_images(args.images, keypoints)
+    except FileNotFoundError as error:
+        raise SystemExit(str(error)) from error
     if args.batch_size < 1:
         raise SystemExit(f"--batch-size must be at least 1, got {args.batch_size}")
     options = RunOptions(args.output, args.focal_length, args.max_people, not args.no_overlay, args.overwrite,
@@ -112,6 +121,29 @@ def main(argv: list[str] | None = None) -> int:
     logging.info("images: %d ok, %d skipped, %d failed; people fitted: %d; see %s",
                  counts["ok"], counts["skipped"], counts["failed"], summary["people_fitted"], args.output)
     return 1 if counts["failed"] else 0
+
+
+def detect_keypoints(args: argparse.Namespace) -> Path:
+    """Detect keypoints for the images that have none yet in OUTPUT/keypoints; that folder."""
+    from detect.config import load_detect_config
+    from detect.folder import detect_folder
+    from detect.holistic import DetectorUnavailable
+
+    folder = args.output / "keypoints"
+    try:
+        total = len(list_images(args.images))
+    except FileNotFoundError as error:
+        raise SystemExit(str(error)) from error
+    try:
+        with tqdm(total=total, unit="img", desc="detect", disable=args.quiet) as bar:
+            report = detect_folder(args.images, folder, load_detect_config(args.detect_config), args.overwrite,
+                                   on_image=lambda stem, record: bar.update(1))
+    except DetectorUnavailable as error:
+        raise SystemExit(str(error)) from error
+    logging.info("detection: %d images with people, %d with nobody, %d unreadable, %d already detected; "
+                 "keypoints in %s", report.count("ok"), report.count("nobody"), report.count("failed"),
+                 report.count("existing"), folder)
+    return folder
 
 
 def summarise(runner: FolderFitter, items, seconds: float) -> dict:

@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import trimesh
 
 from fitting.atomic import atomic_path, write_text_atomic
+from fitting.images import write_png  # noqa: F401  (part of this module's interface)
 from rendering.raster import MeshLayer, rasterize
 
 PERSON_COLORS = ((150, 180, 240), (130, 220, 140), (240, 150, 150), (220, 170, 230), (230, 220, 120))
@@ -33,14 +33,6 @@ def write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
 
 def write_json(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-
-
-def write_png(path: Path, image_rgb: np.ndarray) -> None:
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"{path}: could not encode the overlay")
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(encoded.tobytes())
 
 
 def render_overlay(image_rgb: np.ndarray, people: list[np.ndarray], faces: np.ndarray,

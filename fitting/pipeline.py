@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
@@ -23,15 +22,12 @@ from fitting import outputs
 from fitting.camera import Intrinsics, project, resolve_intrinsics
 from fitting.config import FitConfig
 from fitting.fitter import Fitter, FitResult
+from fitting.images import ImageError, read_image
 from fitting.keypoints import ImageItem, KeypointFileError, read_openpose
 from fitting.metrics import reprojection_error
 from fitting.objective import Targets
 
 log = logging.getLogger("bodyfit")
-
-
-class ImageError(ValueError):
-    """An image that cannot be used; the message names the file."""
 
 
 @dataclass
@@ -66,15 +62,6 @@ class PreparedImage:
     jobs: list[PersonJob] = field(default_factory=list)
     finished: int = 0
     meshes: dict[int, np.ndarray] = field(default_factory=dict)
-
-
-def read_image(path: Path) -> np.ndarray:
-    """RGB uint8 (H, W, 3); ``ImageError`` if the file cannot be decoded."""
-    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else np.zeros(0, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise ImageError(f"{path}: cannot read the image (missing, corrupt or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def person_targets(keypoints: np.ndarray, intrinsics: Intrinsics, height: int, config: FitConfig,

@@ -1,7 +1,7 @@
-"""A small software rasteriser: painter's algorithm over OpenCV polygon fills.
+"""A small software rasteriser: painter's algorithm over Pillow polygon fills.
 
 Good enough for overlays, documentation renders and picking which triangle lies under a
-pixel. Coordinates follow OpenCV: x right, y down, z forward (metres); a pixel is
+pixel. Coordinates follow OpenCV's convention: x right, y down, z forward (metres); a pixel is
 ``u = fx * x / z + cx``, ``v = fy * y / z + cy``.
 
 Shapes: V vertices, F triangles, H x W image.
@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
-
-_SUBPIXEL_BITS = 4
+from PIL import Image, ImageDraw
 
 
 @dataclass
@@ -85,13 +83,12 @@ def rasterize(
     if not layers:
         return RenderResult(canvas, face_ids, layer_ids)
 
-    tris_all, colors, owners, offsets = [], [], [], 0
+    tris_all, colors, owners = [], [], []
     for index, layer in enumerate(layers):
         tris = np.asarray(layer.vertices, np.float64)[np.asarray(layer.faces)]  # (F, 3, 3)
         tris_all.append(tris)
         colors.append(np.tile(np.asarray(layer.color, np.float64), (len(tris), 1)))
         owners.append(np.full(len(tris), index, np.int32))
-        offsets += len(tris)
     tris = np.concatenate(tris_all)
     base_colors = np.concatenate(colors)
     owner = np.concatenate(owners)
@@ -101,20 +98,19 @@ def rasterize(
     shade = 0.25 + 0.75 * _face_shading(tris)
     uv = tris[:, :, :2] / np.maximum(depth[:, :, None], 1e-6)
     uv = uv * intrinsics[[0, 1], [0, 1]] + intrinsics[[0, 1], [2, 2]]
-    scale = 1 << _SUBPIXEL_BITS
-    pixels = np.round(uv * scale).astype(np.int64)
-    visible = in_front & np.all(np.abs(pixels) < (1 << 28), axis=(1, 2))
+    visible = in_front & np.all(np.abs(uv) < 1e7, axis=(1, 2))
     order = np.argsort(-depth.mean(axis=1))
     order = order[visible[order]]
 
-    mesh_layer = np.zeros_like(canvas)
+    # One fill per triangle into an id image; colours and layers are looked up afterwards.
+    id_image = Image.new("I", (width, height), -1)
+    draw = ImageDraw.Draw(id_image)
     for face in order:
-        poly = pixels[face].astype(np.int32)
-        color = tuple(float(c) for c in base_colors[face] * shade[face])
-        cv2.fillConvexPoly(mesh_layer, poly, color, cv2.LINE_8, _SUBPIXEL_BITS)
-        cv2.fillConvexPoly(face_ids, poly, int(face), cv2.LINE_8, _SUBPIXEL_BITS)
-        cv2.fillConvexPoly(layer_ids, poly, int(owner[face]), cv2.LINE_8, _SUBPIXEL_BITS)
+        draw.polygon([tuple(point) for point in uv[face].tolist()], fill=int(face))
+    face_ids = np.asarray(id_image, dtype=np.int32).copy()
     covered = face_ids >= 0
+    layer_ids[covered] = owner[face_ids[covered]]
+    colors = base_colors[face_ids[covered]] * shade[face_ids[covered], None]
     blended = canvas.astype(np.float64)
-    blended[covered] = (1 - opacity) * blended[covered] + opacity * mesh_layer[covered]
+    blended[covered] = (1 - opacity) * blended[covered] + opacity * colors
     return RenderResult(np.clip(blended, 0, 255).astype(np.uint8), face_ids, layer_ids)

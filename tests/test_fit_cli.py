@@ -128,5 +128,5 @@ def test_max_people_and_missing_folder(tmp_path, quick_config):
     output = tmp_path / "out"
     assert run(images, keypoints, output, quick_config, "--no-overlay", "--max-people", "1") == 0
     assert sorted(p.name for p in (output / "results" / "two_people").glob("*.npz")) == ["000.npz"]
-    with pytest.raises(FileNotFoundError, match="not a folder"):
+    with pytest.raises(SystemExit, match="not a folder"):
         run(tmp_path / "missing", keypoints, output, quick_config)

@@ -17,10 +17,11 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from detect.mediapipe_map import FACE70_FROM_FACE_MESH, gather
+from fitting.images import write_png
+from rendering.draw import draw_points
 from rendering.raster import MeshLayer, look_at_camera, rasterize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,11 +124,9 @@ def main(argv: list[str] | None = None) -> None:
               "dynamic_faces": dynamic_ids, "dynamic_barycentric": dynamic_bary}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result) + "\n")
-    preview = image.copy()
-    for k, (x, y) in enumerate(points[:68]):
-        cv2.circle(preview, (int(round(x)), int(round(y))), 3, (255, 60, 60) if k >= 17 else (60, 255, 60), -1)
+    preview = draw_points(image, points[:68], [(255, 60, 60) if k >= 17 else (60, 255, 60) for k in range(68)])
     args.preview.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.preview), cv2.cvtColor(preview, cv2.COLOR_RGB2BGR))
+    write_png(args.preview, preview)
     print(f"wrote {args.output} and {args.preview}")
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from bodymodels.layer import BodyModel, BodyParams
 from bodymodels.openpose import BODY
 from bodymodels.skeleton import SMPLX_JOINT
+from fitting.images import write_png
+from rendering.draw import draw_label, draw_points
 from rendering.raster import MeshLayer, look_at_camera, rasterize
 
 TILE = 360
@@ -54,9 +55,9 @@ def render_view(model: BodyModel, params: BodyParams, yaw_deg: float, with_keypo
     if with_keypoints:
         points = output.keypoints[0, BODY].numpy() @ rotation.T + translation
         pixels = points[:, :2] / points[:, 2:] * FOCAL + TILE / 2
-        for index, (x, y) in enumerate(pixels):
-            color = (220, 40, 40) if index in (2, 3, 4, 9, 10, 11, 15, 17, 22, 23, 24) else (40, 90, 220)
-            cv2.circle(image, (int(x), int(y)), 3, color, -1)
+        colors = [(220, 40, 40) if index in (2, 3, 4, 9, 10, 11, 15, 17, 22, 23, 24) else (40, 90, 220)
+                  for index in range(len(pixels))]
+        image = draw_points(image, pixels, colors)
     return image
 
 
@@ -72,11 +73,11 @@ def main(argv: list[str] | None = None) -> None:
         tiles = [render_view(model, rest, 0, True), render_view(model, rest, 90, False),
                  render_view(model, posed, 0, False), render_view(model, posed, 90, False)]
         row = np.concatenate(tiles, axis=1)
-        cv2.putText(row, gender, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+        row = draw_label(row, gender, (10, 10), size=24)
         rows.append(row)
     grid = np.concatenate(rows, axis=0)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.output), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    write_png(args.output, grid)
     print(f"wrote {args.output}")
 
 

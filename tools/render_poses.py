@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from bodymodels.layer import BodyModel
+from fitting.images import write_png
+from rendering.draw import draw_label
 from rendering.raster import MeshLayer, look_at_camera, rasterize
 
 TILE = 300
@@ -42,10 +43,10 @@ def main(argv: list[str] | None = None) -> None:
         poses = np.load(clip)["poses"]
         picks = np.linspace(0, len(poses) - 1, args.frames).round().astype(int)
         row = np.concatenate([render_pose(model, poses[i]) for i in picks], axis=1)
-        cv2.putText(row, clip.stem.replace("humanoid3d_", ""), (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2)
+        row = draw_label(row, clip.stem.replace("humanoid3d_", ""), (8, 6))
         rows.append(row)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.output), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+    write_png(args.output, np.concatenate(rows, axis=0))
     print(f"wrote {args.output}")
 
 

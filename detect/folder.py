@@ -1,0 +1,79 @@
+"""Detection over a folder: ``<stem>_keypoints.json`` per image (OpenPose 1.3), written
+atomically; existing files are kept unless asked to redo them, so a rerun resumes. An image
+that cannot be read is reported and the run goes on; an image where nobody is found gets a
+file with no people (the fitter then records it as skipped)."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from detect.config import DetectConfig
+from detect.holistic import HolisticDetector
+from fitting.images import ImageError, read_image, write_png
+from fitting.keypoints import KEYPOINT_SUFFIX, list_images, write_openpose
+from rendering.draw import draw_openpose
+
+log = logging.getLogger("bodyfit")
+
+
+@dataclass
+class DetectionReport:
+    """What happened to each image: stem -> {"status": ok|nobody|failed|existing, ...}."""
+
+    images: dict[str, dict] = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        return sum(record["status"] == status for record in self.images.values())
+
+    def seconds(self) -> list[float]:
+        return [record["seconds"] for record in self.images.values() if "seconds" in record]
+
+
+def keypoint_path(folder: Path, image: Path) -> Path:
+    return folder / f"{image.stem}{KEYPOINT_SUFFIX}"
+
+
+def detect_folder(images: Path, output: Path, config: DetectConfig, overwrite: bool = False,
+                  draw: Path | None = None, on_image: Callable[[str, dict], None] | None = None) -> DetectionReport:
+    """Detect every person in every image of ``images`` into ``output``; with ``draw``, also
+    write ``<stem>.png`` previews of the keypoints there."""
+    paths = list_images(images)
+    output.mkdir(parents=True, exist_ok=True)
+    report = DetectionReport()
+    todo = []
+    for path in paths:
+        if keypoint_path(output, path).is_file() and not overwrite:
+            report.images[path.stem] = {"status": "existing"}
+        else:
+            todo.append(path)
+    if not todo:
+        return report
+    with HolisticDetector(config) as detector:
+        for path in todo:
+            started = time.perf_counter()
+            try:
+                image = read_image(path)
+            except ImageError as error:
+                record = {"status": "failed", "reason": str(error)}
+                log.warning("%s", error)
+            else:
+                detections = detector.detect(image)
+                write_openpose(keypoint_path(output, path), [d.keypoints for d in detections])
+                record = {"status": "ok" if detections else "nobody", "people": len(detections),
+                          "hands": [d.hand_sources for d in detections],
+                          "seconds": time.perf_counter() - started}
+                if not detections:
+                    log.warning("%s: nobody found", path)
+                if draw is not None:
+                    preview = image
+                    for d in detections:
+                        k = d.keypoints
+                        preview = draw_openpose(preview, k.body, k.left_hand, k.right_hand, k.face)
+                    write_png(draw / f"{path.stem}.png", preview)
+            report.images[path.stem] = record
+            if on_image is not None:
+                on_image(path.stem, record)
+    return report

@@ -1,0 +1,47 @@
+"""The README's photo figure: per image, the photograph, the detected keypoints and the fit.
+
+    python fit.py --images examples/photos --output output/photos
+    python -m tools.make_photo_figure --fit output/photos --output docs/photo_fits.jpg
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from fitting.atomic import atomic_path
+from fitting.images import read_image
+from fitting.keypoints import list_images, read_openpose
+from rendering.draw import draw_openpose
+
+
+def fit_height(image: np.ndarray, height: int) -> np.ndarray:
+    width = int(round(image.shape[1] * height / image.shape[0]))
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.LANCZOS))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=Path, default=Path("examples/photos"))
+    parser.add_argument("--fit", type=Path, required=True, help="a fit.py output folder (run without --keypoints)")
+    parser.add_argument("--output", type=Path, default=Path("docs/photo_fits.jpg"))
+    parser.add_argument("--height", type=int, default=300)
+    args = parser.parse_args(argv)
+    columns = []
+    for path in list_images(args.images):
+        photo = read_image(path)
+        drawn = photo
+        for person in read_openpose(args.fit / "keypoints" / f"{path.stem}_keypoints.json", allow_empty=True):
+            drawn = draw_openpose(drawn, person.body, person.left_hand, person.right_hand, person.face, width=2)
+        overlay = read_image(args.fit / "images" / f"{path.stem}.png")
+        tiles = [fit_height(tile, args.height) for tile in (photo, drawn, overlay)]
+        columns.append(np.concatenate(tiles, axis=0))
+    with atomic_path(args.output) as tmp, open(tmp, "wb") as handle:
+        Image.fromarray(np.concatenate(columns, axis=1)).save(handle, format="JPEG", quality=88)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
