@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
@@ -67,6 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="body pose prior: 'default' (the shipped VPoser), a checkpoint file or folder "
                              "(bodyfit's or an official V02_05 folder), or 'none' (an L2 on the angles); "
                              "default: the config's")
+    parser.add_argument("--collision", action="store_true",
+                        help="add the self-penetration term with the config's per-stage weights "
+                             "(about 3-4x slower; see the README)")
     parser.add_argument("--quiet", action="store_true")
     return parser.parse_args(argv)
 
@@ -81,6 +85,8 @@ def build(args: argparse.Namespace):
     elif args.vposer is not None:
         overrides.update(body_pose_prior="vposer", vposer=args.vposer)
     config = load_config(config_path, overrides)
+    if args.collision:
+        config = dataclasses.replace(config, collision=dataclasses.replace(config.collision, enabled=True))
     if config.model_type != args.model_type:
         raise SystemExit(f"{config_path} is a {config.model_type} schedule, --model-type is {args.model_type}")
     device = torch.device(args.device)

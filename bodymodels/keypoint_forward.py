@@ -58,16 +58,21 @@ class KeypointForward(torch.nn.Module):
     """Built from a ``BodyModel``'s smplx module, its keypoint source indices and validity."""
 
     def __init__(self, smpl: torch.nn.Module, model_type: str, num_joints: int,
-                 keypoint_source: torch.Tensor, keypoint_valid: torch.Tensor) -> None:
+                 keypoint_source: torch.Tensor, keypoint_valid: torch.Tensor, every_vertex: bool = False) -> None:
         super().__init__()
         self.model_type = model_type
+        self.every_vertex = every_vertex
         extra = smpl.vertex_joint_selector.extra_joints_idxs.long()  # (E,)
         landmark_vertices = torch.zeros(0, 3, dtype=torch.long)
         if model_type == "smplx":
             landmark_vertices = smpl.faces_tensor[smpl.lmk_faces_idx].long()  # (L, 3)
             self.register_buffer("landmark_bary", smpl.lmk_bary_coords.clone())
-        needed, inverse = torch.unique(torch.cat([extra, landmark_vertices.reshape(-1)]),
-                                       return_inverse=True)
+        wanted = torch.cat([extra, landmark_vertices.reshape(-1)])
+        if every_vertex:  # the whole mesh, for the terms that need it (collision)
+            wanted = torch.cat([torch.arange(smpl.v_template.shape[0]), wanted])
+        needed, inverse = torch.unique(wanted, return_inverse=True)
+        if every_vertex:
+            inverse = inverse[smpl.v_template.shape[0]:]
         self.register_buffer("extra_slot", inverse[: len(extra)])
         self.register_buffer("landmark_slot", inverse[len(extra):].view(-1, 3))
 
@@ -100,7 +105,8 @@ class KeypointForward(torch.nn.Module):
 
     def forward(self, kwargs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Posed skeleton joints (B, J, 3) and keypoints (B, K, 3) for smplx-style ``kwargs``
-        (as ``BodyModel`` builds them)."""
+        (as ``BodyModel`` builds them); with ``every_vertex``, also the posed vertices
+        (B, V, 3)."""
         pose = self.full_pose(kwargs)
         batch = pose.shape[0]
         rotations = batch_rodrigues(pose.reshape(-1, 3)).view(batch, -1, 3, 3)
@@ -124,5 +130,9 @@ class KeypointForward(torch.nn.Module):
         if "transl" in kwargs:
             joints = joints + kwargs["transl"][:, None]
             points = points + kwargs["transl"][:, None]
+            if self.every_vertex:
+                vertices = vertices + kwargs["transl"][:, None]
         keypoints = points[:, self.keypoint_source] * self.keypoint_valid[None, :, None]
+        if self.every_vertex:
+            return joints, keypoints, vertices
         return joints, keypoints

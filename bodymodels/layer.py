@@ -94,10 +94,12 @@ class BodyModel(torch.nn.Module):
         indices = openpose.source_indices(model_type, self.use_face_contour)
         self.register_buffer("keypoint_source", torch.as_tensor(np.maximum(indices, 0)), persistent=False)
         self.register_buffer("keypoint_valid", torch.as_tensor(indices >= 0), persistent=False)
-        self.keypoint_forward = None
+        self.keypoint_forward = self.mesh_forward = None
         if not self.use_face_contour:  # the contour's landmarks follow the head: full forward
             self.keypoint_forward = KeypointForward(self.smpl, model_type, NUM_SKELETON_JOINTS[model_type],
                                                     self.keypoint_source, self.keypoint_valid)
+            self.mesh_forward = KeypointForward(self.smpl, model_type, NUM_SKELETON_JOINTS[model_type],
+                                                self.keypoint_source, self.keypoint_valid, every_vertex=True)
 
     def _build(self, model_type, data, gender, num_betas, num_expression) -> torch.nn.Module:
         common = dict(gender=gender, num_betas=num_betas, batch_size=1)
@@ -158,6 +160,16 @@ class BodyModel(torch.nn.Module):
             output = self.forward(params)
             return output.joints, output.keypoints
         return self.keypoint_forward(self._smpl_kwargs(params))
+
+    def mesh_and_keypoints(self, params: BodyParams) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vertices (B, V, 3) and OpenPose keypoints (B, K, 3), the values of ``forward``,
+        through the same path as ``keypoints`` (no pose correctives when the model has none,
+        as the open model)."""
+        if self.mesh_forward is None:
+            output = self.forward(params)
+            return output.vertices, output.keypoints
+        _, keypoints, vertices = self.mesh_forward(self._smpl_kwargs(params))
+        return vertices, keypoints
 
     def forward(self, params: BodyParams) -> BodyOutput:
         """Vertices, skeleton joints and OpenPose keypoints for ``params``."""

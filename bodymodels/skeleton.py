@@ -45,3 +45,15 @@ SMPLX_PARENTS: tuple[int, ...] = (
 """Parent of each SMPL-X joint (-1 for the root)."""
 
 NUM_SMPLX_JOINTS = len(SMPLX_JOINT_NAMES)
+
+
+def joint_names(model_type: str) -> tuple[str, ...]:
+    """Skeleton joint names of ``smpl`` (24: the body and two hand joints), ``smplh`` (52)
+    or ``smplx`` (55), in the model's order."""
+    hands = _hand_joint_names("left") + _hand_joint_names("right")
+    names = {"smpl": SMPL_BODY_JOINT_NAMES + ("left_hand", "right_hand"),
+             "smplh": SMPL_BODY_JOINT_NAMES + hands,
+             "smplx": SMPLX_JOINT_NAMES}
+    if model_type not in names:
+        raise ValueError(f"unknown model type {model_type!r}; expected one of {sorted(names)}")
+    return names[model_type]

@@ -118,3 +118,31 @@ def similar_triangles_translation(
     centre_3d = (model_points * weights[..., None]).sum(1)
     xy = (centre_2d - intrinsics[:, 2:]) / intrinsics[:, :2] * depth[:, None] - centre_3d[:, :2]
     return torch.cat([xy, (depth - centre_3d[:, 2])[:, None]], dim=1)
+
+
+def least_squares_translation(
+    model_points: torch.Tensor, observed: torch.Tensor, weights: torch.Tensor, intrinsics: torch.Tensor,
+    fallback: torch.Tensor,
+) -> torch.Tensor:
+    """SPIN's closed-form initial translation (B, 3): the t that minimises the weighted
+    squared reprojection error of ``model_points`` (B, K, 3) + t, linearised by multiplying
+    through by depth: for each point, fx (X + tx) - (u - cx) (Z + tz) = 0 and the same in y.
+    ``weights`` (B, K) (0 = unused); rows with fewer than two weighted points, or whose
+    solution puts the body behind the camera, keep ``fallback`` (B, 3)."""
+    fx, fy, cx, cy = (intrinsics[:, i, None] for i in range(4))
+    u = observed[..., 0] - cx
+    v = observed[..., 1] - cy
+    x, y, z = model_points.unbind(-1)
+    zeros = torch.zeros_like(u)
+    # rows: [fx, 0, -u] t = u z - fx x ; [0, fy, -v] t = v z - fy y
+    a = torch.cat([torch.stack([fx.expand_as(u), zeros, -u], -1), torch.stack([zeros, fy.expand_as(v), -v], -1)], 1)
+    b = torch.cat([u * z - fx * x, v * z - fy * y], 1)
+    w = torch.cat([weights, weights], 1)
+    normal = (a * w[..., None]).transpose(1, 2) @ a
+    rhs = ((a * w[..., None]).transpose(1, 2) @ b[..., None]).squeeze(-1)
+    enough = (weights > 0).sum(1) >= 2
+    eye = torch.eye(3, dtype=a.dtype, device=a.device)
+    solution = torch.linalg.solve(torch.where(enough[:, None, None], normal, eye), torch.where(enough[:, None], rhs, fallback))
+    depth = solution[:, 2] + (model_points[..., 2] * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+    ok = enough & (depth > 0.1) & torch.isfinite(solution).all(1)
+    return torch.where(ok[:, None], solution, fallback)

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from bodymodels.openpose import OPENPOSE
+from collision.config import CollisionConfig
 
 FREE_VARIABLES = ("global_orient", "transl", "betas", "body_pose", "left_hand_pose",
                   "right_hand_pose", "jaw_pose", "expression")
@@ -40,6 +41,7 @@ class StageConfig:
     jaw: tuple[float, float, float] = (0.0, 0.0, 0.0)
     hand_keypoints: float = 0.0
     face_keypoints: float = 0.0
+    collision: float = 0.0
     free: tuple[str, ...] = FREE_VARIABLES
     max_outer: int = 30
     lbfgs_max_iter: int = 30
@@ -63,7 +65,9 @@ class FitConfig:
     ignored_keypoints: tuple[str, ...] = ("Neck", "RHip", "LHip")
     confidence_threshold: float = 0.1
     min_body_keypoints: int = 5
+    translation_init: str = "similar_triangles"
     camera: CameraStageConfig = field(default_factory=CameraStageConfig)
+    collision: CollisionConfig = field(default_factory=CollisionConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
@@ -96,7 +100,11 @@ def parse_config(data: dict, where: str = "config") -> FitConfig:
     if not stages:
         raise ValueError(f"{where}: no stages")
     camera = build_dataclass(CameraStageConfig, data.pop("camera", {}) or {}, f"{where}: camera")
-    config = build_dataclass(FitConfig, {**data, "stages": stages, "camera": camera}, where)
+    collision_data = dict(data.pop("collision", {}) or {})
+    if "touching_parts" in collision_data:
+        collision_data["touching_parts"] = [tuple(pair) for pair in collision_data["touching_parts"]]
+    collision = build_dataclass(CollisionConfig, collision_data, f"{where}: collision")
+    config = build_dataclass(FitConfig, {**data, "stages": stages, "camera": camera, "collision": collision}, where)
     validate(config, where)
     return config
 
@@ -109,6 +117,9 @@ def validate(config: FitConfig, where: str) -> None:
         raise ValueError(f"{where}: optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}")
     if config.body_pose_prior not in ("vposer", "l2_angles"):
         raise ValueError(f"{where}: body_pose_prior must be 'vposer' or 'l2_angles', got {config.body_pose_prior!r}")
+    if config.translation_init not in ("similar_triangles", "least_squares"):
+        raise ValueError(f"{where}: translation_init must be 'similar_triangles' or 'least_squares', "
+                         f"got {config.translation_init!r}")
     for name in config.ignored_keypoints + config.camera.keypoints:
         if name not in OPENPOSE:
             raise ValueError(f"{where}: unknown BODY_25 keypoint {name!r}")

@@ -22,8 +22,9 @@ import torch
 
 from bodymodels.layer import BodyModel, BodyParams
 from bodymodels.openpose import OPENPOSE
+from collision.term import SelfCollision
 from fitting.batch_lbfgs import batch_lbfgs
-from fitting.camera import similar_triangles_translation
+from fitting.camera import least_squares_translation, similar_triangles_translation
 from fitting.config import FitConfig
 from fitting.objective import Targets, Variables, camera_terms, stage_terms
 from fitting.optimize import OptimizeLog, lbfgs_minimize
@@ -65,6 +66,8 @@ class Fitter:
         if config.model_type != model.model_type:
             raise ValueError(f"config is for {config.model_type}, model is {model.model_type}")
         self.model, self.prior, self.config = model, prior, config
+        needs_collision = config.collision.enabled and any(stage.collision > 0 for stage in config.stages)
+        self.collision = SelfCollision(model, config.collision) if needs_collision else None
 
     def needs_flip(self, targets: Targets) -> torch.Tensor:
         """(B,) side views: both shoulders seen and closer than the threshold in 2D."""
@@ -119,7 +122,9 @@ class Fitter:
 
     def initial_variables(self, targets: Targets, orientation) -> Variables:
         """Rest pose, mean shape, ``orientation`` ((B, 3) or one (3,) for all), translation
-        by similar triangles."""
+        by similar triangles on the torso or, with ``translation_init: least_squares``, SPIN's
+        weighted least squares on the camera stage's keypoints (similar triangles where that
+        cannot be solved)."""
         batch = targets.keypoints.shape[0]
         variables = Variables.initial(self.model, self.prior, batch)
         if not torch.is_tensor(orientation):
@@ -134,6 +139,11 @@ class Fitter:
         by_torso = similar_triangles_translation(points, targets.keypoints, seen, torso, targets.intrinsics)
         by_shoulders = similar_triangles_translation(points, targets.keypoints, seen, shoulders, targets.intrinsics)
         variables.transl = torch.where(has_torso[:, None], by_torso, by_shoulders)
+        if self.config.translation_init == "least_squares":
+            torso_points = torch.zeros_like(targets.confidence)
+            torso_points[:, [OPENPOSE[name] for name in self.config.camera.keypoints]] = 1.0
+            variables.transl = least_squares_translation(points, targets.keypoints, targets.confidence * torso_points,
+                                                         targets.intrinsics, variables.transl)
         return variables
 
     def _minimize(self, variables: Variables, targets: Targets, free: tuple[str, ...],
@@ -160,7 +170,8 @@ class Fitter:
 
     def _fit_from(self, targets: Targets, orientation: torch.Tensor, record_stages: bool) -> FitResult:
         variables = self.initial_variables(targets, orientation)
-        targets = dataclasses.replace(targets, initial_depth=variables.transl[:, 2].clone())
+        targets = dataclasses.replace(targets, initial_depth=variables.transl[:, 2].clone(),
+                                      ids=torch.arange(len(targets.keypoints), device=targets.keypoints.device))
         camera = self.config.camera
         variables, log = self._minimize(
             variables, targets, ("global_orient", "transl"),
@@ -170,8 +181,10 @@ class Fitter:
         loss = None
         for stage in self.config.stages:
             def objective(v: Variables, t: Targets, stage=stage) -> torch.Tensor:
-                return stage_terms(self.model, self.prior, v, t, stage, self.config)["total"]
+                return stage_terms(self.model, self.prior, v, t, stage, self.config, self.collision)["total"]
 
+            if self.collision is not None:
+                self.collision.reset()
             variables, log = self._minimize(variables, targets, stage.free, objective, stage.max_outer,
                                             stage.lbfgs_max_iter, stage.ftol, stage.gtol,
                                             stage.batched_max_iterations)

@@ -1,5 +1,6 @@
 """The fitting objective: the variables being optimised, the 2D targets, and each stage's
-weighted sum of per-sample terms (every weight squared, as in SMPLify-X).
+weighted sum of per-sample terms (every weight squared, as in SMPLify-X, except the
+collision weight, linear as there).
 
 Shapes: B batch, K keypoints, Z body-pose latent.
 """
@@ -12,6 +13,7 @@ import torch
 
 from bodymodels import openpose
 from bodymodels.layer import BodyModel, BodyParams
+from collision.term import SelfCollision
 from fitting.camera import project
 from fitting.config import FitConfig, StageConfig
 from fitting.losses import depth_term, reprojection_term
@@ -24,13 +26,16 @@ class Targets:
     """What one batch is fitted to: ``keypoints`` (B, K, 2) pixels, ``confidence`` (B, K)
     (zero for ignored or missing points), ``intrinsics`` (B, 4) fx, fy, cx, cy,
     ``data_weight`` (B,) = data_weight_scale / image height, and, once the translation is
-    initialised, ``initial_depth`` (B,) that the camera stage anchors t_z to."""
+    initialised, ``initial_depth`` (B,) that the camera stage anchors t_z to; ``ids`` (B,)
+    numbers the problems so that per-problem state (collision pairs) follows a row when the
+    optimiser evaluates a subset."""
 
     keypoints: torch.Tensor
     confidence: torch.Tensor
     intrinsics: torch.Tensor
     data_weight: torch.Tensor
     initial_depth: torch.Tensor | None = None
+    ids: torch.Tensor | None = None
 
     def index(self, rows: torch.Tensor) -> "Targets":
         return Targets(*(None if getattr(self, f.name) is None else getattr(self, f.name)[rows]
@@ -105,10 +110,16 @@ def keypoint_part_weights(num_keypoints: int, stage: StageConfig, config: FitCon
 
 
 def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
-                stage: StageConfig, config: FitConfig) -> dict[str, torch.Tensor]:
-    """Per-sample (B,) weighted terms of one stage; ``total`` is their sum."""
+                stage: StageConfig, config: FitConfig, collision: SelfCollision | None = None) -> dict[str, torch.Tensor]:
+    """Per-sample (B,) weighted terms of one stage; ``total`` is their sum. The full mesh is
+    computed only when the stage weighs the ``collision`` term; otherwise the keypoint-only
+    forward serves."""
     params = variables.to_params(prior)
-    _, keypoints = model.keypoints(params)
+    with_collision = collision is not None and stage.collision > 0
+    if with_collision:
+        vertices, keypoints = model.mesh_and_keypoints(params)
+    else:
+        _, keypoints = model.keypoints(params)
     projected = project(keypoints, targets.intrinsics)
     part = keypoint_part_weights(keypoints.shape[1], stage, config).to(keypoints)
     weights = targets.confidence * part
@@ -125,6 +136,8 @@ def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, ta
         terms["expression"] = stage.expression ** 2 * squared_norm(variables.expression)
         jaw = torch.tensor(stage.jaw, dtype=keypoints.dtype, device=keypoints.device)
         terms["jaw"] = axis_weighted_squared_norm(variables.jaw_pose, jaw)
+    if with_collision:
+        terms["collision"] = stage.collision * collision(vertices, targets.ids)  # linear, as in SMPLify-X
     terms["total"] = sum(terms.values())
     return terms
 

@@ -18,6 +18,7 @@ import torch
 
 from bodymodels import openpose
 from bodymodels.layer import BodyModel
+from collision.search import find_collisions
 from fitting import outputs
 from fitting.camera import Intrinsics, project, resolve_intrinsics
 from fitting.config import FitConfig
@@ -204,10 +205,16 @@ class FolderFitter:
             "loss": np.array(loss), "reprojection_error_px": np.array(error),
             "turned": np.array(turned), "time_s": np.array(seconds),
         }
+        record = {"index": index, "status": "ok", "loss": loss, "reprojection_error_px": error, "turned": turned,
+                  "time_s": seconds}
+        collision = self.fitter.collision
+        if collision is not None:  # the fit used the collision term: report what is left
+            pairs = find_collisions(output.vertices[row:row + 1], collision.rules, collision.config.cell_size)
+            arrays["intersecting_pairs"] = np.array(len(pairs))
+            record["intersecting_pairs"] = len(pairs)
         outputs.write_npz(self.options.output / "results" / stem / f"{index:03d}.npz", arrays)
         outputs.write_obj(self.options.output / "meshes" / stem / f"{index:03d}.obj", vertices, self.model.faces)
-        job.image.record["people"].append({"index": index, "status": "ok", "loss": loss,
-                                           "reprojection_error_px": error, "turned": turned, "time_s": seconds})
+        job.image.record["people"].append(record)
         job.image.meshes[index] = vertices
 
 

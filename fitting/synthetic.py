@@ -33,6 +33,33 @@ POSE_RANGES: dict[tuple[str, int], tuple[float, float]] = {
 }
 
 
+# Arm poses with the hands on or near the body, every other joint free: each was found by
+# placing the wrists at a target on the open model's body (the hips, the opposite elbows, the
+# belly, the chest) while a collision penalty kept the mesh free of intersections.
+# Joint -> axis-angle (radians).
+CONTACT_POSES: dict[str, dict[str, tuple[float, float, float]]] = {
+    "hands_on_hips": {
+        "left_collar": (-0.08, -0.49, 0.39), "right_collar": (-0.08, 0.49, -0.39),
+        "left_shoulder": (-0.08, 0.09, -1.58), "right_shoulder": (-0.08, -0.09, 1.58),
+        "left_elbow": (-0.27, 0.66, -0.57), "right_elbow": (-0.27, -0.66, 0.57)},
+    "arms_crossed": {
+        "left_collar": (-0.26, -0.16, -0.05), "right_collar": (-0.39, 0.13, -0.06),
+        "left_shoulder": (-0.27, -0.28, -1.78), "right_shoulder": (-0.31, 0.58, 1.78),
+        "left_elbow": (0.02, -0.30, -1.39), "right_elbow": (0.27, 0.52, 1.24)},
+    "hands_on_belly": {
+        "left_collar": (-0.14, -0.31, 0.23), "right_collar": (-0.07, -0.12, -0.19),
+        "left_shoulder": (-0.03, -0.46, -1.61), "right_shoulder": (-0.07, 0.23, 1.69),
+        "left_elbow": (0.47, -0.25, -0.73), "right_elbow": (-0.02, 0.45, 0.82)},
+    "hand_on_chest": {
+        "left_collar": (-0.34, 0.08, 0.14), "right_collar": (0.03, -0.64, 0.03),
+        "left_shoulder": (-0.17, -0.57, -1.69), "right_shoulder": (0.13, 0.27, 1.38),
+        "left_elbow": (0.60, -1.39, -1.28), "right_elbow": (0.85, 0.66, 0.03)},
+}
+# Arm joints that the body-wide random draw sets and a contact pose replaces.
+_ARM_JOINTS = ("left_collar", "right_collar", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow")
+_CONTACT_UPRIGHT = ("spine1", "spine2", "spine3", "left_hip", "right_hip")
+
+
 @dataclass
 class SyntheticCase:
     """Ground-truth parameters, their camera-frame keypoints (K, 3), the observed 2D
@@ -54,15 +81,27 @@ def _rotvec_compose(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def sample_params(model: BodyModel, rng: np.random.Generator, yaw_range=(-120.0, 120.0),
-                  distance_range=(3.0, 6.0)) -> tuple[BodyParams, float]:
-    """One random body in front of an OpenCV camera at the origin, and its yaw (degrees)."""
+                  distance_range=(3.0, 6.0), contact: str | None = None,
+                  contact_jitter: float = 0.05) -> tuple[BodyParams, float]:
+    """One random body in front of an OpenCV camera at the origin, and its yaw (degrees).
+    With ``contact`` (a ``CONTACT_POSES`` name) the arms take that pose, each angle moved by
+    up to ``contact_jitter`` radians."""
     params = model.zero_params(1)
     for (joint, axis), (low, high) in POSE_RANGES.items():
         params.body_pose[0, 3 * (SMPLX_JOINT[joint] - 1) + axis] = float(rng.uniform(low, high))
+    if contact is not None:
+        # the contact poses were placed on an upright torso: keep it upright
+        for joint in _CONTACT_UPRIGHT:
+            start = 3 * (SMPLX_JOINT[joint] - 1)
+            params.body_pose[0, start:start + 3] = 0.0
+        for joint in _ARM_JOINTS:
+            angles = np.asarray(CONTACT_POSES[contact][joint]) + rng.uniform(-contact_jitter, contact_jitter, 3)
+            start = 3 * (SMPLX_JOINT[joint] - 1)
+            params.body_pose[0, start:start + 3] = torch.as_tensor(angles)
     params.betas[0] = torch.as_tensor(np.clip(rng.normal(size=model.num_betas), -2, 2))
     params.expression[0] = torch.as_tensor(rng.normal(scale=0.5, size=params.expression.shape[1]))
     for hand in (params.left_hand_pose, params.right_hand_pose):
-        hand[0] = torch.as_tensor(rng.normal(scale=0.15, size=45))
+        hand[0] = torch.as_tensor(rng.normal(scale=0.15 if contact is None else 0.05, size=45))
     yaw = float(rng.uniform(*yaw_range))
     tilt = rng.uniform(-0.15, 0.15, size=3) * [1, 0, 1]
     body_turn = np.array([0.0, math.radians(yaw), 0.0]) + tilt

@@ -66,6 +66,8 @@ def test_keypoint_forward_matches_full_forward(tmp_path, model_type):
     full = model(params)
     joints, keypoints = model.keypoints(params)
     assert torch.allclose(joints, full.joints, atol=1e-5) and torch.allclose(keypoints, full.keypoints, atol=1e-5)
+    vertices, keypoints = model.mesh_and_keypoints(params)
+    assert torch.allclose(vertices, full.vertices, atol=1e-5) and torch.allclose(keypoints, full.keypoints, atol=1e-5)
 
 
 def test_keypoint_forward_matches_on_the_open_model(open_model):
@@ -73,6 +75,8 @@ def test_keypoint_forward_matches_on_the_open_model(open_model):
     full = open_model(params)
     joints, keypoints = open_model.keypoints(params)
     assert (keypoints - full.keypoints).abs().max() < 1e-5 and (joints - full.joints).abs().max() < 1e-5
+    vertices, _ = open_model.mesh_and_keypoints(params)
+    assert (vertices - full.vertices).abs().max() < 1e-5
 
 
 def targets_of(cases, config) -> Targets:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fitting.camera import default_focal, focal_from_exif, project, resolve_intrinsics
+from fitting.camera import default_focal, focal_from_exif, least_squares_translation, project, resolve_intrinsics
 from fitting.config import StageConfig, load_config, parse_config
 from fitting.fitter import Fitter
 from fitting.losses import gmof, reprojection_term
@@ -188,3 +188,19 @@ def test_side_view_is_fitted_both_ways_and_faces_the_right_way(open_model, optim
         assert facing_true @ facing_fit > 0.5, (yaw, facing_true, facing_fit)
         if optimizer == "lbfgs":
             assert bool(result.flipped[0]) == turned
+
+
+def test_least_squares_translation_recovers_a_known_translation():
+    rng = np.random.default_rng(4)
+    points = torch.as_tensor(rng.normal(scale=0.3, size=(2, 6, 3)), dtype=torch.float64)
+    truth = torch.tensor([[0.3, -0.2, 4.0], [-0.5, 0.1, 7.5]], dtype=torch.float64)
+    intrinsics = torch.tensor([[1400.0, 1400.0, 500.0, 500.0], [900.0, 950.0, 320.0, 240.0]], dtype=torch.float64)
+    pixels = project(points + truth[:, None], intrinsics)
+    weights = torch.ones(2, 6, dtype=torch.float64)
+    fallback = torch.zeros(2, 3, dtype=torch.float64)
+    solved = least_squares_translation(points, pixels, weights, intrinsics, fallback)
+    assert torch.allclose(solved, truth, atol=1e-6)
+    # one seen point cannot fix three unknowns: the fallback stays
+    weights[1, 1:] = 0
+    solved = least_squares_translation(points, pixels, weights, intrinsics, fallback)
+    assert torch.allclose(solved[0], truth[0], atol=1e-6) and torch.equal(solved[1], fallback[1])
