@@ -10,8 +10,13 @@ Shapes: B batch, J skeleton joints, S skinned vertices, K keypoints, P pose feat
 """
 from __future__ import annotations
 
+import roma
 import torch
 from smplx.lbs import batch_rodrigues
+
+from bodymodels.skeleton import SMPL_BODY_JOINT_NAMES
+
+NUM_BODY_JOINTS = len(SMPL_BODY_JOINT_NAMES) - 1  # 21: the body pose, without the pelvis
 
 
 def kinematic_levels(parents: list[int]) -> list[list[int]]:
@@ -92,6 +97,8 @@ class KeypointForward(torch.nn.Module):
         self.chain = KinematicChain(smpl.parents.tolist())
         self.register_buffer("pose_mean", smpl.pose_mean.clone() if hasattr(smpl, "pose_mean")
                              else torch.zeros(3 * num_joints))
+        # body joints 1-21 may come as rotation matrices when their pose mean is zero
+        self.accepts_body_rotations = bool(self.pose_mean[3:3 + 3 * NUM_BODY_JOINTS].abs().max() == 0)
         self.register_buffer("keypoint_source", keypoint_source.clone())
         self.register_buffer("keypoint_valid", keypoint_valid.clone())
 
@@ -103,20 +110,36 @@ class KeypointForward(torch.nn.Module):
                            "left_hand_pose", "right_hand_pose")}[self.model_type]
         return torch.cat([kwargs[name] for name in order], dim=1) + self.pose_mean
 
-    def forward(self, kwargs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def rotations(self, kwargs: dict[str, torch.Tensor], body_rotations: torch.Tensor | None) -> torch.Tensor:
+        """(B, J, 3, 3) joint rotations; ``body_rotations`` (B, 21, 3, 3), when given, stand
+        for the body joints instead of ``kwargs['body_pose']``."""
+        if body_rotations is not None and not self.accepts_body_rotations:  # a non-zero mean: via axis-angle
+            body = roma.rotmat_to_rotvec(body_rotations).reshape(len(body_rotations), -1)
+            kwargs = {**kwargs, "body_pose": torch.cat([body, kwargs["body_pose"][:, body.shape[1]:]], dim=1)}
+            body_rotations = None
+        pose = self.full_pose(kwargs)
+        batch = pose.shape[0]
+        if body_rotations is None:
+            return batch_rodrigues(pose.reshape(-1, 3)).view(batch, -1, 3, 3)
+        body = slice(3, 3 + 3 * NUM_BODY_JOINTS)
+        others = torch.cat([pose[:, :body.start], pose[:, body.stop:]], dim=1)
+        other_rotations = batch_rodrigues(others.reshape(-1, 3)).view(batch, -1, 3, 3)
+        return torch.cat([other_rotations[:, :1], body_rotations, other_rotations[:, 1:]], dim=1)
+
+    def forward(self, kwargs: dict[str, torch.Tensor],
+                body_rotations: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """Posed skeleton joints (B, J, 3) and keypoints (B, K, 3) for smplx-style ``kwargs``
         (as ``BodyModel`` builds them); with ``every_vertex``, also the posed vertices
         (B, V, 3)."""
-        pose = self.full_pose(kwargs)
-        batch = pose.shape[0]
-        rotations = batch_rodrigues(pose.reshape(-1, 3)).view(batch, -1, 3, 3)
+        rotations = self.rotations(kwargs, body_rotations)
+        batch = rotations.shape[0]
         coefficients = kwargs["betas"]
         if self.model_type == "smplx":
             coefficients = torch.cat([coefficients, kwargs["expression"]], dim=1)
         rest_joints = self.joint_template + torch.einsum("bc,jdc->bjd", coefficients, self.joint_shapedirs)
         vertices = self.v_template + torch.einsum("bc,sdc->bsd", coefficients, self.shapedirs)
         if self.use_posedirs:
-            eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
+            eye = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
             features = (rotations[:, 1:] - eye).reshape(batch, -1)  # (B, P)
             vertices = vertices + (features @ self.posedirs).view(batch, -1, 3)
         joints, transforms = self.chain(rotations, rest_joints)  # (B, J, 3), (B, J, 3, 4)

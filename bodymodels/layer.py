@@ -6,12 +6,14 @@ Shapes: B batch, V vertices, J skeleton joints, K OpenPose keypoints.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+import roma
 import smplx
 import torch
 from smplx.utils import Struct
@@ -153,23 +155,34 @@ class BodyModel(torch.nn.Module):
             kwargs["expression"] = params.expression[:, : self.num_expression]
         return kwargs
 
-    def keypoints(self, params: BodyParams) -> tuple[torch.Tensor, torch.Tensor]:
+    def keypoints(self, params: BodyParams,
+                  body_rotations: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Skeleton joints (B, J, 3) and OpenPose keypoints (B, K, 3) without the mesh (the
-        same values as ``forward``, much cheaper)."""
+        same values as ``forward``, much cheaper). ``body_rotations`` (B, 21, 3, 3), when
+        given, are the body pose instead of ``params.body_pose`` (a prior's decoder gives
+        matrices; this skips converting them to axis-angle and back)."""
         if self.keypoint_forward is None:
-            output = self.forward(params)
+            output = self.forward(self._with_body_pose(params, body_rotations))
             return output.joints, output.keypoints
-        return self.keypoint_forward(self._smpl_kwargs(params))
+        return self.keypoint_forward(self._smpl_kwargs(params), body_rotations)
 
-    def mesh_and_keypoints(self, params: BodyParams) -> tuple[torch.Tensor, torch.Tensor]:
+    def mesh_and_keypoints(self, params: BodyParams,
+                           body_rotations: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Vertices (B, V, 3) and OpenPose keypoints (B, K, 3), the values of ``forward``,
         through the same path as ``keypoints`` (no pose correctives when the model has none,
-        as the open model)."""
+        as the open model); ``body_rotations`` as in ``keypoints``."""
         if self.mesh_forward is None:
-            output = self.forward(params)
+            output = self.forward(self._with_body_pose(params, body_rotations))
             return output.vertices, output.keypoints
-        _, keypoints, vertices = self.mesh_forward(self._smpl_kwargs(params))
+        _, keypoints, vertices = self.mesh_forward(self._smpl_kwargs(params), body_rotations)
         return vertices, keypoints
+
+    @staticmethod
+    def _with_body_pose(params: BodyParams, body_rotations: torch.Tensor | None) -> BodyParams:
+        if body_rotations is None:
+            return params
+        body_pose = roma.rotmat_to_rotvec(body_rotations).reshape(params.batch_size, -1)
+        return dataclasses.replace(params, body_pose=body_pose)
 
     def forward(self, params: BodyParams) -> BodyOutput:
         """Vertices, skeleton joints and OpenPose keypoints for ``params``."""

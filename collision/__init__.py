@@ -1,0 +1,1 @@
+"""Self-collision: part rules from skinning weights, a batched pair search, a penetration penalty."""

@@ -18,7 +18,7 @@ from fitting.camera import project
 from fitting.config import FitConfig, StageConfig
 from fitting.losses import depth_term, reprojection_term
 from priors.body_pose import BodyPosePrior
-from priors.simple import axis_weighted_squared_norm, bending_prior, squared_norm
+from priors.simple import axis_weighted_squared_norm, bending_prior_from_rotations, squared_norm
 
 
 @dataclass
@@ -89,9 +89,12 @@ class Variables:
     def index(self, rows: torch.Tensor) -> "Variables":
         return Variables(*(getattr(self, f.name)[rows] for f in fields(self)))
 
-    def to_params(self, prior: BodyPosePrior) -> BodyParams:
+    def to_params(self, prior: BodyPosePrior, decode: bool = True) -> BodyParams:
+        """The body-model parameters; with ``decode=False`` the body pose is left at zero for
+        a caller that passes the prior's rotations to the model itself."""
         zeros = torch.zeros_like(self.global_orient)
-        return BodyParams(self.betas, self.expression, self.global_orient, prior.decode(self.latent),
+        body_pose = prior.decode(self.latent) if decode else zeros.new_zeros(len(zeros), 63)
+        return BodyParams(self.betas, self.expression, self.global_orient, body_pose,
                           self.left_hand_pose, self.right_hand_pose, self.jaw_pose, zeros, zeros.clone(),
                           self.transl)
 
@@ -114,19 +117,20 @@ def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, ta
     """Per-sample (B,) weighted terms of one stage; ``total`` is their sum. The full mesh is
     computed only when the stage weighs the ``collision`` term; otherwise the keypoint-only
     forward serves."""
-    params = variables.to_params(prior)
+    rotations = prior.decode_rotations(variables.latent)  # (B, 21, 3, 3)
+    params = variables.to_params(prior, decode=False)
     with_collision = collision is not None and stage.collision > 0
     if with_collision:
-        vertices, keypoints = model.mesh_and_keypoints(params)
+        vertices, keypoints = model.mesh_and_keypoints(params, rotations)
     else:
-        _, keypoints = model.keypoints(params)
+        _, keypoints = model.keypoints(params, rotations)
     projected = project(keypoints, targets.intrinsics)
     part = keypoint_part_weights(keypoints.shape[1], stage, config).to(keypoints)
     weights = targets.confidence * part
     terms = {
         "data": targets.data_weight ** 2 * reprojection_term(projected, targets.keypoints, weights, config.rho),
         "body_pose": stage.body_pose ** 2 * prior.penalty(variables.latent),
-        "bending": (config.bending_factor * stage.body_pose) ** 2 * bending_prior(params.body_pose),
+        "bending": (config.bending_factor * stage.body_pose) ** 2 * bending_prior_from_rotations(rotations),
         "shape": stage.shape ** 2 * squared_norm(variables.betas),
     }
     if model.model_type != "smpl":
@@ -146,7 +150,7 @@ def camera_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, t
                  initial_depth: torch.Tensor, config: FitConfig) -> dict[str, torch.Tensor]:
     """Per-sample terms of the camera stage: torso keypoints and the depth anchor."""
     camera = config.camera
-    _, keypoints = model.keypoints(variables.to_params(prior))
+    _, keypoints = model.keypoints(variables.to_params(prior, decode=False), prior.decode_rotations(variables.latent))
     projected = project(keypoints, targets.intrinsics)
     torso = torch.zeros(keypoints.shape[1], dtype=keypoints.dtype, device=keypoints.device)
     torso[[openpose.OPENPOSE[name] for name in camera.keypoints]] = 1.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 
+import roma
 import torch
 
 from priors.simple import squared_norm
@@ -33,6 +34,11 @@ class BodyPosePrior(torch.nn.Module, abc.ABC):
     @abc.abstractmethod
     def penalty(self, latent: torch.Tensor) -> torch.Tensor:
         """(B,) the prior's cost."""
+
+    def decode_rotations(self, latent: torch.Tensor) -> torch.Tensor:
+        """(B, 21, 3, 3) body joint rotations from (B, Z), the same pose as ``decode``. The
+        fitter's objective uses these directly, skipping a round trip through axis-angle."""
+        return roma.rotvec_to_rotmat(self.decode(latent).reshape(latent.shape[0], -1, 3))
 
 
 class L2AnglePrior(BodyPosePrior):

@@ -4,6 +4,7 @@ Shapes: B batch.
 """
 from __future__ import annotations
 
+import roma
 import torch
 
 from bodymodels.skeleton import SMPLX_JOINT
@@ -30,3 +31,13 @@ def bending_prior(body_pose: torch.Tensor) -> torch.Tensor:
     ``body_pose`` (B, 63): large when they bend backwards (hyper-extension)."""
     signs = torch.tensor(_BENDING_SIGNS, dtype=body_pose.dtype, device=body_pose.device)
     return torch.exp(body_pose[:, _BENDING_INDEX] * signs).pow(2).sum(dim=-1)
+
+
+def bending_prior_from_rotations(rotations: torch.Tensor) -> torch.Tensor:
+    """``bending_prior`` from body joint rotations (B, 21, 3, 3): only the elbows and knees
+    are turned into axis-angle."""
+    joints = [index // 3 for index in _BENDING_INDEX]
+    axes = [index % 3 for index in _BENDING_INDEX]
+    angles = roma.rotmat_to_rotvec(rotations[:, joints])[:, list(range(len(joints))), axes]  # (B, 4)
+    signs = torch.tensor(_BENDING_SIGNS, dtype=rotations.dtype, device=rotations.device)
+    return torch.exp(angles * signs).pow(2).sum(dim=-1)

@@ -5,6 +5,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import roma
 import torch
 
 from bodymodels.layer import BodyModel
@@ -68,6 +69,13 @@ def test_keypoint_forward_matches_full_forward(tmp_path, model_type):
     assert torch.allclose(joints, full.joints, atol=1e-5) and torch.allclose(keypoints, full.keypoints, atol=1e-5)
     vertices, keypoints = model.mesh_and_keypoints(params)
     assert torch.allclose(vertices, full.vertices, atol=1e-5) and torch.allclose(keypoints, full.keypoints, atol=1e-5)
+    # the body pose given as rotation matrices (as the prior decodes it): the same result
+    rotations = roma.rotvec_to_rotmat(params.body_pose[:, :63].reshape(-1, 21, 3))
+    blank = dataclasses.replace(params, body_pose=torch.zeros_like(params.body_pose))
+    _, from_matrices = model.keypoints(blank, rotations)
+    assert torch.allclose(from_matrices, full.keypoints, atol=1e-5)
+    vertices, _ = model.mesh_and_keypoints(blank, rotations)
+    assert torch.allclose(vertices, full.vertices, atol=1e-5)
 
 
 def test_keypoint_forward_matches_on_the_open_model(open_model):

@@ -10,7 +10,7 @@ import torch
 
 from fitting.camera import default_focal, focal_from_exif, least_squares_translation, project, resolve_intrinsics
 from fitting.config import StageConfig, load_config, parse_config
-from fitting.fitter import Fitter
+from fitting.fitter import FACING_AWAY, FACING_CAMERA, Fitter
 from fitting.losses import gmof, reprojection_term
 from fitting.metrics import mpjpe, pa_mpjpe, procrustes_align
 from fitting.objective import Targets, stage_terms
@@ -176,9 +176,7 @@ def test_side_view_is_fitted_both_ways_and_faces_the_right_way(open_model, optim
     fitter = Fitter(open_model, make_body_pose_prior("l2_angles"), config)
     from scipy.spatial.transform import Rotation
 
-    # Seed 3: with the reference optimiser, the fit started facing the camera ends wrong and
-    # the turned one wins; seed 4: the first is right and is kept.
-    for seed, yaw, turned in ((3, 90.0, True), (4, -90.0, False)):
+    for seed, yaw in ((3, 90.0), (4, -90.0)):
         case = make_case(open_model, np.random.default_rng(seed), yaw_range=(yaw, yaw))
         targets = targets_of(case, config)
         assert bool(fitter.needs_flip(targets)[0])
@@ -187,7 +185,12 @@ def test_side_view_is_fitted_both_ways_and_faces_the_right_way(open_model, optim
         facing_fit = Rotation.from_rotvec(result.params.global_orient[0].numpy()).apply([0, 0, 1])
         assert facing_true @ facing_fit > 0.5, (yaw, facing_true, facing_fit)
         if optimizer == "lbfgs":
-            assert bool(result.flipped[0]) == turned
+            # the kept fit is the one of lower loss of the two orientations, each fitted alone
+            # (which of them wins depends on float round-off: the objective is chaotic)
+            front = fitter._fit_from(targets, fitter._orientations(1, FACING_CAMERA), False)
+            back = fitter._fit_from(targets, fitter._orientations(1, FACING_AWAY), False)
+            assert bool(result.flipped[0]) == bool(back.loss[0] < front.loss[0])
+            assert torch.isclose(result.loss[0], torch.minimum(front.loss[0], back.loss[0]))
 
 
 def test_least_squares_translation_recovers_a_known_translation():

@@ -104,12 +104,16 @@ class VPoser(nn.Module):
         """(B, J, 3, 3) decoded rotations (raw matrices for the 'matrix' decoder)."""
         return self.decoder_net(latent)
 
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """(B, 63) body pose axis-angle; raw matrices are first projected onto rotations."""
+    def decode_rotations(self, latent: torch.Tensor) -> torch.Tensor:
+        """(B, J, 3, 3) rotations; raw matrices are projected onto rotations."""
         rotations = self.decode_rotmats(latent)
         if self.shape.decoder_output == "matrix":
             rotations = roma.special_procrustes(rotations)
-        return roma.rotmat_to_rotvec(rotations).reshape(latent.shape[0], -1)
+        return rotations
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """(B, 63) body pose axis-angle."""
+        return roma.rotmat_to_rotvec(self.decode_rotations(latent)).reshape(latent.shape[0], -1)
 
     def forward(self, body_pose: torch.Tensor) -> tuple[torch.Tensor, torch.distributions.Normal]:
         """Reconstructed rotations (B, J, 3, 3) and the posterior, sampling z while training."""

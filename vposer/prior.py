@@ -29,6 +29,9 @@ class VPoserPrior(BodyPosePrior):
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         return self.vposer.decode(latent)
 
+    def decode_rotations(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.vposer.decode_rotations(latent)
+
     def penalty(self, latent: torch.Tensor) -> torch.Tensor:
         return squared_norm(latent)
 
