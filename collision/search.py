@@ -1,9 +1,11 @@
 """Finding self-intersecting triangle pairs of posed meshes, batched, in plain torch (any
 device).
 
-Broad phase: a uniform grid. Every triangle is entered in each cell its bounding box
-touches; entries are sorted by (mesh, cell) and triangles sharing a cell become candidates,
-filtered at once by part rules (``collision.segmentation``), shared vertices and box overlap.
+Broad phase: only triangles whose box meets the box of a part they may collide with take
+part; each is entered in every cell of a uniform grid that its box touches; entries are
+sorted by (mesh, cell, part), and triangles of different parts sharing a cell become
+candidates, filtered by part rules (``collision.segmentation``), box overlap and shared
+vertices.
 Narrow phase: an exact test, two triangles intersect when an edge of one crosses the other.
 At most ``max_pairs_per_triangle`` pairs are kept per triangle, as in SMPLify-X.
 
@@ -38,9 +40,6 @@ class PairRules:
 
     def __init__(self, faces: torch.Tensor, parts: torch.Tensor, allowed: torch.Tensor) -> None:
         self.faces, self.parts, self.allowed = faces, parts, allowed
-
-    def to(self, device: torch.device) -> "PairRules":
-        return PairRules(self.faces.to(device), self.parts.to(device), self.allowed.to(device))
 
     def parts_may_collide(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         return self.allowed[self.parts[first], self.parts[second]]
