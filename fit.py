@@ -20,7 +20,7 @@ from bodymodels.layer import BodyModel
 from fitting import outputs
 from fitting.config import load_config
 from fitting.fitter import Fitter
-from fitting.keypoints import list_images, match_images
+from fitting.keypoints import match_images
 from fitting.pipeline import FolderFitter, RunOptions
 from priors.body_pose import make_body_pose_prior
 
@@ -131,24 +131,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def detect_keypoints(args: argparse.Namespace) -> Path:
     """Detect keypoints for the images that have none yet in OUTPUT/keypoints; that folder."""
-    from detect.config import load_detect_config
-    from detect.folder import detect_folder
-    from detect.holistic import DetectorUnavailable
+    from detect.folder import run_detection
 
     folder = args.output / "keypoints"
-    try:
-        total = len(list_images(args.images))
-    except FileNotFoundError as error:
-        raise SystemExit(str(error)) from error
-    try:
-        with tqdm(total=total, unit="img", desc="detect", disable=args.quiet) as bar:
-            report = detect_folder(args.images, folder, load_detect_config(args.detect_config), args.overwrite,
-                                   on_image=lambda stem, record: bar.update(1))
-    except DetectorUnavailable as error:
-        raise SystemExit(str(error)) from error
-    logging.info("detection: %d images with people, %d with nobody, %d unreadable, %d already detected; "
-                 "keypoints in %s", report.count("ok"), report.count("nobody"), report.count("failed"),
-                 report.count("existing"), folder)
+    run_detection(args.images, folder, args.detect_config, args.overwrite, quiet=args.quiet)
     return folder
 
 

@@ -6,16 +6,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from detect.config import load_detect_config
-from detect.folder import detect_folder
-from detect.holistic import DetectorUnavailable
-from fitting.keypoints import list_images
+from detect.folder import run_detection
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,24 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    try:
-        total = len(list_images(args.images))
-    except FileNotFoundError as error:
-        raise SystemExit(str(error)) from error
-    try:
-        with tqdm(total=total, unit="img", disable=args.quiet) as bar:
-            def done(stem: str, record: dict) -> None:
-                bar.update(1)
-                bar.set_postfix_str(f"{stem}: {record['status']}")
-
-            report = detect_folder(args.images, args.output, load_detect_config(args.config), args.overwrite,
-                                   args.draw, done)
-    except DetectorUnavailable as error:
-        raise SystemExit(str(error)) from error
-    seconds = report.seconds()
-    logging.info("images: %d with people, %d with nobody, %d failed, %d already done; median %.2f s per image",
-                 report.count("ok"), report.count("nobody"), report.count("failed"), report.count("existing"),
-                 statistics.median(seconds) if seconds else float("nan"))
+    report = run_detection(args.images, args.output, args.config, args.overwrite, args.draw, args.quiet)
     return 1 if report.count("failed") else 0
 
 

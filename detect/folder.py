@@ -5,13 +5,16 @@ file with no people (the fitter then records it as skipped)."""
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from detect.config import DetectConfig
-from detect.holistic import HolisticDetector
+from tqdm import tqdm
+
+from detect.config import DetectConfig, load_detect_config
+from detect.holistic import DetectorUnavailable, HolisticDetector
 from fitting.images import ImageError, read_image, write_png
 from fitting.keypoints import KEYPOINT_SUFFIX, list_images, write_openpose
 from rendering.draw import draw_openpose
@@ -30,6 +33,12 @@ class DetectionReport:
 
     def seconds(self) -> list[float]:
         return [record["seconds"] for record in self.images.values() if "seconds" in record]
+
+    def summary(self) -> str:
+        seconds = self.seconds()
+        return (f"{self.count('ok')} images with people, {self.count('nobody')} with nobody, "
+                f"{self.count('failed')} failed, {self.count('existing')} already done; median "
+                f"{statistics.median(seconds) if seconds else float('nan'):.2f} s per image")
 
 
 def keypoint_path(folder: Path, image: Path) -> Path:
@@ -76,4 +85,25 @@ def detect_folder(images: Path, output: Path, config: DetectConfig, overwrite: b
             report.images[path.stem] = record
             if on_image is not None:
                 on_image(path.stem, record)
+    return report
+
+
+def run_detection(images: Path, output: Path, config_path: Path | None = None, overwrite: bool = False,
+                  draw: Path | None = None, quiet: bool = False) -> DetectionReport:
+    """``detect_folder`` for a command line: a progress bar, the summary logged, and a
+    missing folder or a missing MediaPipe turned into ``SystemExit`` with the reason."""
+    try:
+        total = len(list_images(images))
+    except FileNotFoundError as error:
+        raise SystemExit(str(error)) from error
+    try:
+        with tqdm(total=total, unit="img", desc="detect", disable=quiet) as bar:
+            def done(stem: str, record: dict) -> None:
+                bar.update(1)
+                bar.set_postfix_str(f"{stem}: {record['status']}")
+
+            report = detect_folder(images, output, load_detect_config(config_path), overwrite, draw, done)
+    except DetectorUnavailable as error:
+        raise SystemExit(str(error)) from error
+    log.info("detection: %s; keypoints in %s", report.summary(), output)
     return report

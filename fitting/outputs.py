@@ -15,7 +15,6 @@ import numpy as np
 import trimesh
 
 from fitting.atomic import atomic_path, write_text_atomic
-from fitting.images import write_png  # noqa: F401  (part of this module's interface)
 from rendering.raster import MeshLayer, rasterize
 
 PERSON_COLORS = ((150, 180, 240), (130, 220, 140), (240, 150, 150), (220, 170, 230), (230, 220, 120))

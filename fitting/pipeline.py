@@ -23,7 +23,7 @@ from fitting import outputs
 from fitting.camera import Intrinsics, project, resolve_intrinsics
 from fitting.config import FitConfig
 from fitting.fitter import Fitter, FitResult
-from fitting.images import ImageError, read_image
+from fitting.images import ImageError, read_image, write_png
 from fitting.keypoints import ImageItem, KeypointFileError, read_openpose
 from fitting.metrics import reprojection_error
 from fitting.objective import Targets
@@ -176,7 +176,7 @@ class FolderFitter:
             meshes = [prepared.meshes[p["index"]] for p in fitted]
             overlay = outputs.render_overlay(prepared.pixels, meshes, self.model.faces,
                                              prepared.intrinsics.as_tensor().numpy())
-            outputs.write_png(self.options.output / "images" / f"{prepared.item.stem}.png", overlay)
+            write_png(self.options.output / "images" / f"{prepared.item.stem}.png", overlay)
         self._write_record(prepared.item, record, prepared.started, on_image_done)
 
     def _write_record(self, item: ImageItem, record: dict, started: float, on_image_done) -> None:

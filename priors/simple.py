@@ -26,11 +26,16 @@ def axis_weighted_squared_norm(rotvec: torch.Tensor, weights: torch.Tensor) -> t
     return (rotvec * weights).pow(2).sum(dim=-1)
 
 
+def _bending_cost(angles: torch.Tensor) -> torch.Tensor:
+    """(B,) sum of exp(sign * angle)^2 over the (B, 4) bending angles of ``_BENDING``."""
+    signs = torch.tensor(_BENDING_SIGNS, dtype=angles.dtype, device=angles.device)
+    return torch.exp(angles * signs).pow(2).sum(dim=-1)
+
+
 def bending_prior(body_pose: torch.Tensor) -> torch.Tensor:
     """(B,) sum of exp(sign * angle)^2 over the elbows' and knees' bending axes of
     ``body_pose`` (B, 63): large when they bend backwards (hyper-extension)."""
-    signs = torch.tensor(_BENDING_SIGNS, dtype=body_pose.dtype, device=body_pose.device)
-    return torch.exp(body_pose[:, _BENDING_INDEX] * signs).pow(2).sum(dim=-1)
+    return _bending_cost(body_pose[:, _BENDING_INDEX])
 
 
 def bending_prior_from_rotations(rotations: torch.Tensor) -> torch.Tensor:
@@ -38,6 +43,4 @@ def bending_prior_from_rotations(rotations: torch.Tensor) -> torch.Tensor:
     are turned into axis-angle."""
     joints = [index // 3 for index in _BENDING_INDEX]
     axes = [index % 3 for index in _BENDING_INDEX]
-    angles = roma.rotmat_to_rotvec(rotations[:, joints])[:, list(range(len(joints))), axes]  # (B, 4)
-    signs = torch.tensor(_BENDING_SIGNS, dtype=rotations.dtype, device=rotations.device)
-    return torch.exp(angles * signs).pow(2).sum(dim=-1)
+    return _bending_cost(roma.rotmat_to_rotvec(rotations[:, joints])[:, list(range(len(joints))), axes])

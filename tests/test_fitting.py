@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import roma
 import torch
 
 from fitting.camera import default_focal, focal_from_exif, least_squares_translation, project, resolve_intrinsics
@@ -17,7 +18,7 @@ from fitting.objective import Targets, stage_terms
 from fitting.optimize import lbfgs_minimize
 from fitting.synthetic import case_targets, make_case
 from priors.body_pose import make_body_pose_prior
-from priors.simple import bending_prior
+from priors.simple import bending_prior, bending_prior_from_rotations
 from tests.conftest import REPO
 
 CONFIG = REPO / "cfg" / "fit_smplx.yaml"
@@ -48,6 +49,9 @@ def test_bending_prior_penalises_hyperextension():
         pose[0, 3 * 3] = angle       # left knee, x axis (joint 4 -> body index 3)
         pose[0, 3 * 4] = angle       # right knee
     assert bending_prior(hyper) > bending_prior(straight) > bending_prior(flexed)
+    for pose in (hyper, straight, flexed):  # the objective's path, from rotation matrices, agrees
+        rotations = roma.rotvec_to_rotmat(pose.reshape(-1, 21, 3))
+        assert torch.allclose(bending_prior_from_rotations(rotations), bending_prior(pose), rtol=1e-5)
 
 
 def test_projection_matches_the_pinhole_formula():

@@ -14,6 +14,7 @@ import torch
 
 from bodymodels.layer import BodyModel
 from fitting import outputs
+from fitting.images import write_png
 from fitting.keypoints import PersonKeypoints, write_openpose
 from fitting.synthetic import observe, sample_params
 from rendering.raster import MeshLayer, rasterize
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             layers.append(MeshLayer(out.vertices[0].numpy(), model.faces, (205, 170, 150)))
             truth.append({name: value[0].tolist() for name, value in params.as_dict().items()} | {"yaw_deg": yaw})
         image = rasterize(layers, matrix, IMAGE_SIZE, background=background(height, width)).image
-        outputs.write_png(args.output / "images" / f"{stem}.png", image)
+        write_png(args.output / "images" / f"{stem}.png", image)
         write_openpose(args.output / "keypoints" / f"{stem}_keypoints.json", detections)
         outputs.write_json(args.output / "ground_truth" / f"{stem}.json",
                            {"model": "open smplx neutral", "intrinsics": intrinsics.tolist(), "people": truth})
