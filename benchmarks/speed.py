@@ -1,15 +1,16 @@
 """Speed of fitting: SMPLify-X's reference mode against batched fitting, on the same cases.
 
-    python benchmarks/speed.py --cases 64 --batch-sizes 1 16 64
+    python benchmarks/speed.py --cases 64 --batch-sizes 1 16 64 --lm-batch-sizes 64
 
 Runs, in one invocation, the same synthetic cases (``fitting.synthetic``: varied poses and
 views, 2 px noise, 10 % dropped points): (a) the reference mode (torch L-BFGS with strong
-Wolfe, one person at a time, the turned fit after), (b) the batched optimiser at each batch
-size. Prints per mode the median and 90th-percentile seconds per person (a batch's wall time
-shared by its people), people per minute, PA-MPJPE, MPJPE and 2D error, and the ratio of (a)
-to each batched run; then where the batched time goes (forward, backward, optimiser, outputs)
-and the cost of one keypoint-only forward+backward per person, the floor the optimiser's
-overhead is measured against.
+Wolfe, one person at a time, the turned fit after), (b) the batched L-BFGS at each batch
+size, (c) with ``--lm-batch-sizes``, the batched Levenberg-Marquardt solver. Prints per mode
+the median and 90th-percentile seconds per person (a batch's wall time shared by its
+people), people per minute, PA-MPJPE, MPJPE and 2D error, the ratio of (a) to each batched
+run and the per-case PA-MPJPE differences to (a); then where the batched L-BFGS's time goes
+(forward, backward, optimiser, outputs) and the cost of one keypoint-only forward+backward
+per person, the floor the optimiser's overhead is measured against.
 """
 from __future__ import annotations
 
@@ -124,6 +125,15 @@ def summary_row(name: str, rows: list[dict], total: float, reference_total: floa
             f"{med['pa_mpjpe_mm']:.1f} | {med['mpjpe_mm']:.1f} | {med['error_2d_px']:.1f} | {ratio} |")
 
 
+def paired_line(name: str, rows: list[dict], reference_rows: list[dict]) -> str:
+    """Median and mean of the per-case PA-MPJPE difference to the reference, and how often
+    the batched fit is the better one."""
+    difference = np.array([r["pa_mpjpe_mm"] - q["pa_mpjpe_mm"] for r, q in zip(rows, reference_rows)])
+    return (f"- {name}: median {np.median(difference):+.1f} mm, mean {difference.mean():+.1f} mm, "
+            f"better on {100 * (difference < 0).mean():.0f} % of cases, more than 20 mm worse on "
+            f"{(difference > 20).sum()} and more than 20 mm better on {(difference < -20).sum()}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=64)
@@ -132,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lm-batch-sizes", type=int, nargs="*", default=[],
+                        help="also fit with the batched Levenberg-Marquardt solver at these batch sizes")
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--budgets", type=int, nargs="+", default=None,
                         help="override batched_max_iterations: the camera stage's, then each stage's")
@@ -144,10 +156,11 @@ def main(argv: list[str] | None = None) -> None:
     cases = [make_case(model, np.random.default_rng([args.seed, i])) for i in range(args.cases)]
     lines = ["| mode | median s/person | p90 s/person | people/min | PA-MPJPE (mm) | MPJPE (mm) | 2D (px) | "
              "reference / this |", "|---|---|---|---|---|---|---|---|"]
-    reference_total = None
+    reference_total = reference_rows = None
+    paired = []
     if not args.skip_reference:
-        rows, reference_total = fit_mode(model, prior, dataclasses.replace(base, optimizer="lbfgs"), cases, 1)
-        lines.append(summary_row("(a) reference, one at a time", rows, reference_total, None))
+        reference_rows, reference_total = fit_mode(model, prior, dataclasses.replace(base, optimizer="lbfgs"), cases, 1)
+        lines.append(summary_row("(a) reference, one at a time", reference_rows, reference_total, None))
         print(lines[-1], file=sys.stderr)
     batched = dataclasses.replace(base, optimizer="batched_lbfgs")
     if args.budgets:
@@ -164,7 +177,18 @@ def main(argv: list[str] | None = None) -> None:
         rows, total = fit_mode(model, prior, batched, cases, batch_size)
         lines.append(summary_row(f"(b) batched, batch {batch_size}", rows, total, reference_total))
         print(lines[-1], file=sys.stderr)
+        if reference_rows:
+            paired.append(paired_line(f"batch {batch_size}", rows, reference_rows))
         last = (total, profile.forward - before[0], profile.backward - before[1], profile.evaluations - before[2], batch_size)
+    for batch_size in args.lm_batch_sizes:
+        rows, total = fit_mode(model, prior, dataclasses.replace(base, optimizer="batched_lm"), cases, batch_size)
+        lines.append(summary_row(f"(c) batched Levenberg-Marquardt, batch {batch_size}", rows, total, reference_total))
+        print(lines[-1], file=sys.stderr)
+        if reference_rows:
+            paired.append(paired_line(f"Levenberg-Marquardt, batch {batch_size}", rows, reference_rows))
+    if paired:
+        lines += ["", "Per case, batched minus reference PA-MPJPE (the same cases; fits are chaotic, see README):", ""]
+        lines += paired
     total, forward, backward, evaluations, batch_size = last
     floor = floor_per_person(model, prior, batch_size)
     per_eval = total / evaluations / batch_size

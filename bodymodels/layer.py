@@ -97,6 +97,7 @@ class BodyModel(torch.nn.Module):
         self.register_buffer("keypoint_source", torch.as_tensor(np.maximum(indices, 0)), persistent=False)
         self.register_buffer("keypoint_valid", torch.as_tensor(indices >= 0), persistent=False)
         self.keypoint_forward = self.mesh_forward = None
+        self._selected_forwards: dict[bytes, KeypointForward] = {}  # by wanted-keypoint mask
         if not self.use_face_contour:  # the contour's landmarks follow the head: full forward
             self.keypoint_forward = KeypointForward(self.smpl, model_type, NUM_SKELETON_JOINTS[model_type],
                                                     self.keypoint_source, self.keypoint_valid)
@@ -165,6 +166,29 @@ class BodyModel(torch.nn.Module):
             output = self.forward(self._with_body_pose(params, body_rotations))
             return output.joints, output.keypoints
         return self.keypoint_forward(self._smpl_kwargs(params), body_rotations)
+
+    def selected_forward(self, wanted: torch.Tensor) -> KeypointForward | None:
+        """The keypoint-only forward that computes just the ``wanted`` (K,) keypoints, built
+        once per set (None when the model has no keypoint-only forward)."""
+        if self.keypoint_forward is None:
+            return None
+        key = bytes(wanted.to(torch.bool).cpu().numpy()) + str(self.smpl.v_template.device).encode()
+        if key not in self._selected_forwards:
+            self._selected_forwards[key] = KeypointForward(
+                self.smpl, self.model_type, NUM_SKELETON_JOINTS[self.model_type], self.keypoint_source,
+                self.keypoint_valid, wanted=wanted.to(torch.bool).cpu())
+        return self._selected_forwards[key]
+
+    def selected_keypoints(self, params: BodyParams, wanted: torch.Tensor,
+                           body_rotations: torch.Tensor | None = None) -> torch.Tensor:
+        """OpenPose keypoints (B, K, 3) where ``wanted`` (K,) is set, zero elsewhere: the
+        skeleton is chained only as far as those points need and only the vertices they read
+        are skinned (a stage that weighs no finger or face point skips the hands and the
+        face). The same values as ``keypoints`` at the wanted points."""
+        forward = self.selected_forward(wanted)
+        if forward is None:
+            return self.keypoints(params, body_rotations)[1] * wanted.to(params.betas)[None, :, None]
+        return forward(self._smpl_kwargs(params), body_rotations)[1]
 
     def mesh_and_keypoints(self, params: BodyParams,
                            body_rotations: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -59,48 +59,85 @@ def _direction(grad, s_hist, y_hist, rho, valid, newest) -> torch.Tensor:
     return -r
 
 
-def _wolfe_search(objective, x, f, g, d, slope, step, active, armijo, curvature, max_steps):
-    """Per-sample weak-Wolfe line search by bracketing and bisection: a step must lower the
-    loss enough (Armijo) and flatten the slope enough (curvature), which keeps every stored
-    curvature pair positive. Returns the new x, f, g, which samples found no step (those that
-    found a point passing Armijo alone take it) and the number of batched evaluations."""
+def _trial_steps(low: torch.Tensor, high: torch.Tensor, count: int) -> torch.Tensor:
+    """(N, count) steps to try at once inside each row's bracket: doubling past ``low``
+    while no step has been too long (``high`` infinite), halving towards zero while no step
+    has been short enough (``low`` zero), evenly spaced between the two otherwise."""
+    k = torch.arange(1, count + 1, dtype=low.dtype, device=low.device)
+    grow = low[:, None] * 2.0 ** k
+    shrink = high[:, None] * 0.5 ** k
+    between = low[:, None] + (high - low)[:, None] * k / (count + 1)
+    return torch.where(torch.isinf(high)[:, None], grow, torch.where((low == 0)[:, None], shrink, between))
+
+
+def _wolfe_search(objective, x, f, g, d, slope, step, active, armijo, curvature, max_rounds, ladder):
+    """Per-sample weak-Wolfe line search: a step must lower the loss enough (Armijo) and
+    flatten the slope enough (curvature), which keeps every stored curvature pair positive.
+    Every row first tries ``step``; a row that fails then tries ``ladder`` steps inside its
+    bracket in one batched evaluation per round (a few rows are as cheap to evaluate as one,
+    so this replaces rounds of one-at-a-time bisection). Returns the new x, f, g, which
+    samples found no step (those that found a point passing Armijo alone take the best such
+    point) and the number of batched evaluations."""
     x_new, f_new, g_new = x.clone(), f.clone(), g.clone()
     searching = active.clone()
     low = torch.zeros_like(step)
     high = torch.full_like(step, math.inf)
     fallback = torch.zeros_like(active)
     evaluations = 0
-    for _ in range(max_steps):
+    for round_index in range(max_rounds):
         rows = searching.nonzero().squeeze(1)
         if len(rows) == 0:
             break
-        trial = x[rows] + step[rows, None] * d[rows]
-        f_trial, g_trial = _value_and_grad(objective, trial, rows)
+        count = 1 if round_index == 0 else ladder
+        steps = step[rows, None] if round_index == 0 else _trial_steps(low[rows], high[rows], count)
+        trial = x[rows, None] + steps[..., None] * d[rows, None]  # (N, count, P)
+        f_trial, g_trial = _value_and_grad(objective, trial.reshape(-1, x.shape[1]), rows.repeat_interleave(count))
         evaluations += 1
-        decrease = torch.isfinite(f_trial) & (f_trial <= f[rows] + armijo * step[rows] * slope[rows])
-        flat = (g_trial * d[rows]).sum(-1) >= curvature * slope[rows]
-        better = decrease & (~fallback[rows] | (f_trial < f_new[rows]))
-        keep = rows[better | (decrease & flat)]
-        take = better | (decrease & flat)
-        x_new[keep], f_new[keep], g_new[keep] = trial[take], f_trial[take], g_trial[take]
-        fallback[rows[decrease]] = True
-        searching[rows[decrease & flat]] = False
-        too_far = rows[~decrease]
-        too_short = rows[decrease & ~flat]
-        high[too_far] = step[too_far]
-        low[too_short] = step[too_short]
-        step[too_far] = (low[too_far] + high[too_far]) / 2
-        step[too_short] = torch.where(torch.isinf(high[too_short]), 2 * step[too_short],
-                                      (low[too_short] + high[too_short]) / 2)
+        f_trial, g_trial = f_trial.view(len(rows), count), g_trial.view(len(rows), count, -1)
+        decrease = torch.isfinite(f_trial) & (f_trial <= f[rows, None] + armijo * steps * slope[rows, None])
+        flat = (g_trial * d[rows, None]).sum(-1) >= curvature * slope[rows, None]
+        # the steps a one-at-a-time search could reach: when growing, those short of the
+        # first step that was too long; otherwise every step that lowered the loss enough.
+        # Of those, the Wolfe point it would reach first (the shortest when growing, the
+        # longest when shrinking, the lowest loss inside a bracket), else, as a fallback,
+        # the lowest Armijo point
+        inf = torch.full_like(f_trial, math.inf)
+        growing = torch.isinf(high[rows])[:, None]
+        shortest_too_long = torch.where(~decrease, steps, inf).amin(1)
+        within = decrease & (~growing | (steps < shortest_too_long[:, None]))
+        wolfe = within & flat
+        shrinking = (low[rows] == 0)[:, None]
+        order = torch.where(growing, steps, torch.where(shrinking, -steps, f_trial))
+        best_wolfe = torch.where(wolfe, order, inf).argmin(1)
+        best_decrease = torch.where(within, f_trial, inf).argmin(1)
+        found = wolfe.any(1)
+        pick = torch.where(found, best_wolfe, best_decrease)
+        picked_f = f_trial.gather(1, pick[:, None])[:, 0]
+        improves = found | (within.any(1) & (~fallback[rows] | (picked_f < f_new[rows])))
+        keep = rows[improves]
+        x_new[keep] = trial[improves, pick[improves]]
+        f_new[keep] = picked_f[improves]
+        g_new[keep] = g_trial[improves, pick[improves]]
+        fallback[rows[within.any(1)]] = True
+        searching[rows[found]] = False
+        # narrow the bracket: above the longest step reached that lowered the loss enough,
+        # below the shortest step past it that was too long
+        longest_short = torch.where(within, steps, torch.zeros_like(steps)).amax(1)
+        low[rows] = torch.maximum(low[rows], longest_short)
+        past = ~decrease & (steps > low[rows, None])
+        high[rows] = torch.minimum(high[rows], torch.where(past, steps, inf).amin(1))
     searching &= ~fallback  # an Armijo point without the curvature condition is still progress
     return x_new, f_new, g_new, searching, evaluations
 
 
 def batch_lbfgs(objective: Objective, x0: torch.Tensor, max_iterations: int, ftol: float, gtol: float,
                 history: int = 10, armijo: float = 1e-4, curvature: float = 0.9,
-                max_backtracks: int = 20) -> tuple[torch.Tensor, BatchLog]:
+                max_rounds: int = 6, ladder: int = 8) -> tuple[torch.Tensor, BatchLog]:
     """Minimises ``objective`` for each sample of ``x0`` (B, P) independently; only the
-    samples still searching are evaluated."""
+    samples still searching are evaluated. A line search takes at most ``max_rounds``
+    batched evaluations: the first tries one step per sample, each later one ``ladder``
+    steps per sample still searching (``ladder`` 1: plain bisection; the objective then never
+    sees a row twice in one call)."""
     start = time.perf_counter()
     x = x0.detach().clone()
     batch, size = x.shape
@@ -127,7 +164,7 @@ def batch_lbfgs(objective: Objective, x0: torch.Tensor, max_iterations: int, fto
         first = valid.sum(-1) == 0
         step = torch.where(first, (1.0 / g.abs().sum(-1).clamp(min=1e-12)).clamp(max=1.0), torch.ones_like(f))
         x_new, f_new, g_new, searching, used = _wolfe_search(objective, x, f, g, d, slope, step, active,
-                                                              armijo, curvature, max_backtracks)
+                                                              armijo, curvature, max_rounds, ladder)
         evaluations += used
         moved = active & ~searching
         s = x_new - x

@@ -27,6 +27,7 @@ class CameraStageConfig:
     ftol: float = 1e-9
     gtol: float = 1e-9
     batched_max_iterations: int = 50
+    lm_max_iterations: int = 20
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class StageConfig:
     ftol: float = 1e-9
     gtol: float = 1e-9
     batched_max_iterations: int = 100
+    lm_max_iterations: int = 20
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,12 @@ class FitConfig:
     optimizer: str = "batched_lbfgs"
     lbfgs_history: int = 10
     batched_ftol: float = 1e-6
+    line_search_ladder: int = 8
+    line_search_rounds: int = 6
+    bisection_rounds: int = 20
+    lm_damping: float = 1e-3
+    lm_increase: float = 10.0
+    lm_decrease: float = 0.3
     body_pose_prior: str = "vposer"
     vposer: str = "default"
     rho: float = 100.0
@@ -109,7 +117,7 @@ def parse_config(data: dict, where: str = "config") -> FitConfig:
     return config
 
 
-OPTIMIZERS = ("batched_lbfgs", "lbfgs")
+OPTIMIZERS = ("batched_lbfgs", "lbfgs", "batched_lm")
 
 
 def validate(config: FitConfig, where: str) -> None:

@@ -6,6 +6,8 @@ Two optimisers (``optimizer`` in the config):
 - ``batched_lbfgs``: every sample is its own problem (``fitting.batch_lbfgs``): any number of
   people in one batch, both orientations of side views in the same batch, a converged sample
   stops while others go on.
+- ``batched_lm``: per-sample Levenberg-Marquardt on the same cost written as residuals
+  (``fitting.batch_lm``), measured against ``batched_lbfgs`` by benchmarks/speed.py.
 - ``lbfgs``: SMPLify-X's reference, torch's L-BFGS with strong-Wolfe line search on the
   summed loss, run one person at a time (the batch is split), the turned fit run after.
 
@@ -24,9 +26,11 @@ from bodymodels.layer import BodyModel, BodyParams
 from bodymodels.openpose import OPENPOSE
 from collision.term import SelfCollision
 from fitting.batch_lbfgs import batch_lbfgs
+from fitting.batch_lm import batch_levenberg_marquardt
 from fitting.camera import least_squares_translation, similar_triangles_translation
 from fitting.config import FitConfig
-from fitting.objective import Targets, Variables, camera_terms, stage_terms
+from fitting.objective import (Targets, Variables, camera_residuals, camera_terms, prior_scales, stage_residuals,
+                               stage_terms)
 from fitting.optimize import OptimizeLog, lbfgs_minimize
 from priors.body_pose import BodyPosePrior
 
@@ -67,6 +71,8 @@ class Fitter:
             raise ValueError(f"config is for {config.model_type}, model is {model.model_type}")
         self.model, self.prior, self.config = model, prior, config
         needs_collision = config.collision.enabled and any(stage.collision > 0 for stage in config.stages)
+        if needs_collision and config.optimizer == "batched_lm":
+            raise ValueError("the collision term is not a sum of squares: use batched_lbfgs with it, not batched_lm")
         self.collision = SelfCollision(model, config.collision) if needs_collision else None
 
     def needs_flip(self, targets: Targets) -> torch.Tensor:
@@ -148,22 +154,41 @@ class Fitter:
 
     def _minimize(self, variables: Variables, targets: Targets, free: tuple[str, ...],
                   objective: Callable[[Variables, Targets], torch.Tensor], max_outer: int, inner: int,
-                  ftol: float, gtol: float, budget: int) -> tuple[Variables, OptimizeLog]:
+                  ftol: float, gtol: float, budget: int, residuals: Callable[[Variables, Targets], torch.Tensor],
+                  scales: torch.Tensor, lm_budget: int) -> tuple[Variables, OptimizeLog]:
         """Minimises ``objective`` (per-sample (B,)) over the ``free`` variables: SMPLify-X's
         ``max_outer`` x ``inner`` schedule for the reference optimiser, at most ``budget``
-        iterations per sample for the batched one."""
+        iterations per sample for the batched one; ``batched_lm`` minimises the same cost as
+        ``residuals`` plus the linear ``scales`` * x, at most ``lm_budget`` iterations."""
         if self.config.optimizer == "lbfgs":
             tensors = [variables.tensor(name) for name in free]
             log = lbfgs_minimize(tensors, lambda: objective(variables, targets), max_outer, inner, ftol, gtol)
             return variables, log
 
-        def subset(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-            if len(rows) == len(targets.keypoints):
-                return objective(variables.unpack(free, x), targets)
-            return objective(variables.index(rows).unpack(free, x), targets.index(rows))
+        def on_rows(function: Callable[[Variables, Targets], torch.Tensor]):
+            def subset(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+                if len(rows) == len(targets.keypoints):
+                    return function(variables.unpack(free, x), targets)
+                return function(variables.index(rows).unpack(free, x), targets.index(rows))
+            return subset
 
+        if self.config.optimizer == "batched_lm":
+            config = self.config
+            flat, batch_log = batch_levenberg_marquardt(
+                on_rows(residuals), scales, variables.pack(free), lm_budget, max(ftol, config.batched_ftol), gtol,
+                config.lm_damping, config.lm_increase, config.lm_decrease)
+            log = OptimizeLog(float(batch_log.loss.sum()), batch_log.evaluations, int(batch_log.iterations.max()),
+                              batch_log.seconds)
+            return variables.unpack(free, flat), log
+        subset = on_rows(objective)
+
+        # the collision term keeps state per problem: it must not see one row twice in a
+        # call, so with it the line search bisects
+        ladder, rounds = self.config.line_search_ladder, self.config.line_search_rounds
+        if self.collision is not None:
+            ladder, rounds = 1, self.config.bisection_rounds
         flat, batch_log = batch_lbfgs(subset, variables.pack(free), budget, max(ftol, self.config.batched_ftol),
-                                      gtol, history=self.config.lbfgs_history)
+                                      gtol, history=self.config.lbfgs_history, max_rounds=rounds, ladder=ladder)
         log = OptimizeLog(float(batch_log.loss.sum()), batch_log.evaluations, int(batch_log.iterations.max()),
                           batch_log.seconds)
         return variables.unpack(free, flat), log
@@ -173,10 +198,13 @@ class Fitter:
         targets = dataclasses.replace(targets, initial_depth=variables.transl[:, 2].clone(),
                                       ids=torch.arange(len(targets.keypoints), device=targets.keypoints.device))
         camera = self.config.camera
+        camera_free = ("global_orient", "transl")
         variables, log = self._minimize(
-            variables, targets, ("global_orient", "transl"),
+            variables, targets, camera_free,
             lambda v, t: camera_terms(self.model, self.prior, v, t, t.initial_depth, self.config)["total"],
-            camera.max_outer, camera.lbfgs_max_iter, camera.ftol, camera.gtol, camera.batched_max_iterations)
+            camera.max_outer, camera.lbfgs_max_iter, camera.ftol, camera.gtol, camera.batched_max_iterations,
+            lambda v, t: camera_residuals(self.model, self.prior, v, t, t.initial_depth, self.config),
+            torch.zeros_like(variables.pack(camera_free)), camera.lm_max_iterations)
         logs = [StageLog("camera", log)]
         loss = None
         for stage in self.config.stages:
@@ -185,9 +213,14 @@ class Fitter:
 
             if self.collision is not None:
                 self.collision.reset()
+            def residuals(v: Variables, t: Targets, stage=stage) -> torch.Tensor:
+                return stage_residuals(self.model, self.prior, v, t, stage, self.config)
+
             variables, log = self._minimize(variables, targets, stage.free, objective, stage.max_outer,
                                             stage.lbfgs_max_iter, stage.ftol, stage.gtol,
-                                            stage.batched_max_iterations)
+                                            stage.batched_max_iterations, residuals,
+                                            prior_scales(self.model, variables, stage, stage.free),
+                                            stage.lm_max_iterations)
             keypoints = None
             with torch.no_grad():
                 loss = objective(variables, targets)

@@ -16,9 +16,10 @@ from bodymodels.layer import BodyModel, BodyParams
 from collision.term import SelfCollision
 from fitting.camera import project
 from fitting.config import FitConfig, StageConfig
-from fitting.losses import depth_term, reprojection_term
+from fitting.losses import depth_term, reprojection_residuals, reprojection_term
 from priors.body_pose import BodyPosePrior
-from priors.simple import axis_weighted_squared_norm, bending_prior_from_rotations, squared_norm
+from priors.simple import (axis_weighted_squared_norm, bending_prior_from_rotations, bending_residuals_from_rotations,
+                           squared_norm)
 
 
 @dataclass
@@ -119,13 +120,13 @@ def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, ta
     forward serves."""
     rotations = prior.decode_rotations(variables.latent)  # (B, 21, 3, 3)
     params = variables.to_params(prior, decode=False)
+    part = keypoint_part_weights(model.num_keypoints, stage, config).to(rotations)
     with_collision = collision is not None and stage.collision > 0
     if with_collision:
         vertices, keypoints = model.mesh_and_keypoints(params, rotations)
-    else:
-        _, keypoints = model.keypoints(params, rotations)
+    else:  # only the keypoints this stage weighs: no fingers or face in the early stages
+        keypoints = model.selected_keypoints(params, part > 0, rotations)
     projected = project(keypoints, targets.intrinsics)
-    part = keypoint_part_weights(keypoints.shape[1], stage, config).to(keypoints)
     weights = targets.confidence * part
     terms = {
         "data": targets.data_weight ** 2 * reprojection_term(projected, targets.keypoints, weights, config.rho),
@@ -150,10 +151,11 @@ def camera_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, t
                  initial_depth: torch.Tensor, config: FitConfig) -> dict[str, torch.Tensor]:
     """Per-sample terms of the camera stage: torso keypoints and the depth anchor."""
     camera = config.camera
-    _, keypoints = model.keypoints(variables.to_params(prior, decode=False), prior.decode_rotations(variables.latent))
-    projected = project(keypoints, targets.intrinsics)
-    torso = torch.zeros(keypoints.shape[1], dtype=keypoints.dtype, device=keypoints.device)
+    rotations = prior.decode_rotations(variables.latent)
+    torso = torch.zeros(model.num_keypoints, dtype=rotations.dtype, device=rotations.device)
     torso[[openpose.OPENPOSE[name] for name in camera.keypoints]] = 1.0
+    keypoints = model.selected_keypoints(variables.to_params(prior, decode=False), torso > 0, rotations)
+    projected = project(keypoints, targets.intrinsics)
     weights = targets.confidence * torso
     terms = {
         "data": targets.data_weight ** 2 * reprojection_term(projected, targets.keypoints, weights, config.rho),
@@ -161,3 +163,53 @@ def camera_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, t
     }
     terms["total"] = terms["data"] + terms["depth"]
     return terms
+
+
+# Residual form of the same objectives, for a least-squares solver (``fitting.batch_lm``).
+
+def stage_residuals(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
+                    stage: StageConfig, config: FitConfig) -> torch.Tensor:
+    """(B, R) a stage's non-linear residuals: the robust reprojection of the keypoints it
+    weighs and the bending prior. With ``prior_scales``'s linear residuals their squares sum
+    to ``stage_terms``'s total (the collision term, not a sum of squares, is left out). The
+    body pose prior's cost must be the latent's squared norm (both shipped priors)."""
+    rotations = prior.decode_rotations(variables.latent)
+    part = keypoint_part_weights(model.num_keypoints, stage, config).to(rotations)
+    wanted = part > 0
+    keypoints = model.selected_keypoints(variables.to_params(prior, decode=False), wanted, rotations)[:, wanted]
+    weights = targets.confidence[:, wanted] * part[wanted] * targets.data_weight[:, None]
+    return torch.cat([
+        reprojection_residuals(project(keypoints, targets.intrinsics), targets.keypoints[:, wanted], weights, config.rho),
+        config.bending_factor * stage.body_pose * bending_residuals_from_rotations(rotations)], dim=1)
+
+
+def prior_scales(model: BodyModel, variables: Variables, stage: StageConfig, free: tuple[str, ...]) -> torch.Tensor:
+    """(B, P) per packed free parameter (``Variables.pack(free)``), the weight s of its L2
+    prior: the linear residual s * x of ``stage_terms``'s shape, body pose, hand, expression
+    and jaw terms (zero for the global orientation and translation)."""
+    weights = {"betas": stage.shape, "body_pose": stage.body_pose}
+    if model.model_type != "smpl":
+        weights.update(left_hand_pose=stage.hand_pose, right_hand_pose=stage.hand_pose)
+    if model.model_type == "smplx":
+        weights.update(expression=stage.expression, jaw_pose=stage.jaw)
+    columns = []
+    for name in free:
+        tensor = variables.tensor(name)
+        weight = torch.as_tensor(weights.get(name, 0.0), dtype=tensor.dtype, device=tensor.device)
+        columns.append(weight.expand(tensor.shape))
+    return torch.cat(columns, dim=1)
+
+
+def camera_residuals(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
+                     initial_depth: torch.Tensor, config: FitConfig) -> torch.Tensor:
+    """(B, R) the camera stage's residuals (torso reprojection, depth anchor); their squares
+    sum to ``camera_terms``'s total."""
+    camera = config.camera
+    rotations = prior.decode_rotations(variables.latent)
+    torso = torch.zeros(model.num_keypoints, dtype=torch.bool, device=rotations.device)
+    torso[[openpose.OPENPOSE[name] for name in camera.keypoints]] = True
+    keypoints = model.selected_keypoints(variables.to_params(prior, decode=False), torso, rotations)[:, torso]
+    weights = targets.confidence[:, torso] * targets.data_weight[:, None]
+    return torch.cat([
+        reprojection_residuals(project(keypoints, targets.intrinsics), targets.keypoints[:, torso], weights, config.rho),
+        camera.depth_weight * (variables.transl[:, 2:] - initial_depth[:, None])], dim=1)

@@ -26,10 +26,15 @@ def axis_weighted_squared_norm(rotvec: torch.Tensor, weights: torch.Tensor) -> t
     return (rotvec * weights).pow(2).sum(dim=-1)
 
 
+def _bending_exponentials(angles: torch.Tensor) -> torch.Tensor:
+    """(B, 4) exp(sign * angle) of the (B, 4) bending angles of ``_BENDING``."""
+    signs = torch.tensor(_BENDING_SIGNS, dtype=angles.dtype, device=angles.device)
+    return torch.exp(angles * signs)
+
+
 def _bending_cost(angles: torch.Tensor) -> torch.Tensor:
     """(B,) sum of exp(sign * angle)^2 over the (B, 4) bending angles of ``_BENDING``."""
-    signs = torch.tensor(_BENDING_SIGNS, dtype=angles.dtype, device=angles.device)
-    return torch.exp(angles * signs).pow(2).sum(dim=-1)
+    return _bending_exponentials(angles).pow(2).sum(dim=-1)
 
 
 def bending_prior(body_pose: torch.Tensor) -> torch.Tensor:
@@ -38,9 +43,15 @@ def bending_prior(body_pose: torch.Tensor) -> torch.Tensor:
     return _bending_cost(body_pose[:, _BENDING_INDEX])
 
 
-def bending_prior_from_rotations(rotations: torch.Tensor) -> torch.Tensor:
-    """``bending_prior`` from body joint rotations (B, 21, 3, 3): only the elbows and knees
-    are turned into axis-angle."""
+def bending_residuals_from_rotations(rotations: torch.Tensor) -> torch.Tensor:
+    """(B, 4) exp(sign * angle) of the elbows and knees from body joint rotations
+    (B, 21, 3, 3); their squares sum to ``bending_prior``. Only those four joints are turned
+    into axis-angle."""
     joints = [index // 3 for index in _BENDING_INDEX]
     axes = [index % 3 for index in _BENDING_INDEX]
-    return _bending_cost(roma.rotmat_to_rotvec(rotations[:, joints])[:, list(range(len(joints))), axes])
+    return _bending_exponentials(roma.rotmat_to_rotvec(rotations[:, joints])[:, list(range(len(joints))), axes])
+
+
+def bending_prior_from_rotations(rotations: torch.Tensor) -> torch.Tensor:
+    """``bending_prior`` from body joint rotations (B, 21, 3, 3)."""
+    return bending_residuals_from_rotations(rotations).pow(2).sum(dim=-1)

@@ -8,6 +8,7 @@ import pytest
 import roma
 import torch
 
+from bodymodels import openpose
 from bodymodels.layer import BodyModel
 from fitting.batch_lbfgs import batch_lbfgs
 from fitting.config import load_config
@@ -56,6 +57,38 @@ def test_first_converged_sample_is_frozen_mid_run():
     assert torch.allclose(x, torch.tensor([[1.0, 1.0], [5.0, -5.0]], dtype=x.dtype), atol=1e-6)
 
 
+def test_line_search_ladder_finds_a_far_step_in_fewer_evaluations():
+    """A step 1000x too long: bisection halves its way down one evaluation at a time; the
+    ladder tries 8 steps per batched evaluation. Both must end at a Wolfe point of every
+    row (the rows differ in how far off they are), and the objective sees each row's
+    trials as repeated rows."""
+    from fitting.batch_lbfgs import _wolfe_search
+
+    scale = torch.tensor([1.0, 1e3, 3e3], dtype=torch.float64)
+    seen_rows = []
+
+    def objective(x, rows):
+        seen_rows.append(rows.tolist())
+        return (x ** 2).sum(-1)
+
+    x = torch.ones(3, 1, dtype=torch.float64)
+    f, g = (x ** 2).sum(-1), 2 * x
+    d = -g * scale[:, None]  # descent directions, too long by 1, 1000 and 3000 times
+    slope = (g * d).sum(-1)
+    results = {}
+    for ladder, rounds in ((1, 20), (8, 6)):
+        seen_rows.clear()
+        x_new, f_new, g_new, failed, evaluations = _wolfe_search(
+            objective, x, f, g, d, slope, torch.ones(3, dtype=torch.float64), torch.ones(3, dtype=torch.bool),
+            1e-4, 0.9, rounds, ladder)
+        assert not failed.any()
+        assert (f_new <= f + 1e-4 * ((x_new - x) / d).squeeze(1) * slope).all()  # Armijo
+        assert ((g_new * d).sum(-1) >= 0.9 * slope).all()                         # curvature
+        results[ladder] = evaluations
+    assert results[8] <= 3 < 10 <= results[1]
+    assert set(seen_rows[-1]) <= {1, 2} and len(seen_rows[-1]) == 8 * len(set(seen_rows[-1]))  # 8 trials a row
+
+
 @pytest.mark.parametrize("model_type", ["smpl", "smplh", "smplx"])
 def test_keypoint_forward_matches_full_forward(tmp_path, model_type):
     arrays = synthetic_model_arrays(model_type)
@@ -76,6 +109,13 @@ def test_keypoint_forward_matches_full_forward(tmp_path, model_type):
     assert torch.allclose(from_matrices, full.keypoints, atol=1e-5)
     vertices, _ = model.mesh_and_keypoints(blank, rotations)
     assert torch.allclose(vertices, full.vertices, atol=1e-5)
+    # only some keypoints (a stage that weighs no fingers or no face): the same values there, zero elsewhere
+    for group in (openpose.BODY, openpose.LEFT_HAND, slice(openpose.FACE.start, None), [2, 5, 9, 12]):
+        wanted = torch.zeros(model.num_keypoints, dtype=torch.bool)
+        wanted[group] = True
+        selected = model.selected_keypoints(blank, wanted, rotations)
+        assert torch.allclose(selected[:, wanted], full.keypoints[:, wanted], atol=1e-5)
+        assert not selected[:, ~wanted].any()
 
 
 def test_keypoint_forward_matches_on_the_open_model(open_model):
@@ -85,6 +125,13 @@ def test_keypoint_forward_matches_on_the_open_model(open_model):
     assert (keypoints - full.keypoints).abs().max() < 1e-5 and (joints - full.joints).abs().max() < 1e-5
     vertices, _ = open_model.mesh_and_keypoints(params)
     assert (vertices - full.vertices).abs().max() < 1e-5
+    body = torch.zeros(open_model.num_keypoints, dtype=torch.bool)
+    body[openpose.BODY] = True
+    selected = open_model.selected_keypoints(params, body)
+    assert (selected[:, body] - full.keypoints[:, body]).abs().max() < 1e-5 and not selected[:, ~body].any()
+    # the body's points need neither the fingers nor the face: a shorter chain, fewer vertices
+    body_forward = open_model.selected_forward(body)
+    assert len(body_forward.joint_ids) == 22 and len(body_forward.v_template) < len(open_model.keypoint_forward.v_template)
 
 
 def targets_of(cases, config) -> Targets:
