@@ -113,21 +113,39 @@ def keypoint_part_weights(num_keypoints: int, stage: StageConfig, config: FitCon
     return weights
 
 
+@functools.lru_cache(maxsize=16)
+def camera_keypoint_weights(num_keypoints: int, config: FitConfig) -> torch.Tensor:
+    """(K,) 1 at the camera stage's torso keypoints, 0 elsewhere. Cached."""
+    torso = torch.zeros(num_keypoints)
+    torso[[openpose.OPENPOSE[name] for name in config.camera.keypoints]] = 1.0
+    return torso
+
+
+def weighted_projection(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
+                        part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The body rotations (B, 21, 3, 3) the prior decodes, the projection (B, K, 2) of the
+    keypoints that ``part`` (K,) weighs (only those are computed; the rest are zero) and each
+    keypoint's weight (B, K): its confidence times ``part`` (the image's data weight apart)."""
+    rotations = prior.decode_rotations(variables.latent)
+    part = part.to(rotations)
+    keypoints = model.selected_keypoints(variables.to_params(prior, decode=False), part > 0, rotations)
+    return rotations, project(keypoints, targets.intrinsics), targets.confidence * part
+
+
 def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
                 stage: StageConfig, config: FitConfig, collision: SelfCollision | None = None) -> dict[str, torch.Tensor]:
     """Per-sample (B,) weighted terms of one stage; ``total`` is their sum. The full mesh is
     computed only when the stage weighs the ``collision`` term; otherwise the keypoint-only
     forward serves."""
-    rotations = prior.decode_rotations(variables.latent)  # (B, 21, 3, 3)
-    params = variables.to_params(prior, decode=False)
-    part = keypoint_part_weights(model.num_keypoints, stage, config).to(rotations)
+    part = keypoint_part_weights(model.num_keypoints, stage, config)
     with_collision = collision is not None and stage.collision > 0
     if with_collision:
-        vertices, keypoints = model.mesh_and_keypoints(params, rotations)
+        rotations = prior.decode_rotations(variables.latent)  # (B, 21, 3, 3)
+        vertices, keypoints = model.mesh_and_keypoints(variables.to_params(prior, decode=False), rotations)
+        projected = project(keypoints, targets.intrinsics)
+        weights = targets.confidence * part.to(rotations)
     else:  # only the keypoints this stage weighs: no fingers or face in the early stages
-        keypoints = model.selected_keypoints(params, part > 0, rotations)
-    projected = project(keypoints, targets.intrinsics)
-    weights = targets.confidence * part
+        rotations, projected, weights = weighted_projection(model, prior, variables, targets, part)
     terms = {
         "data": targets.data_weight ** 2 * reprojection_term(projected, targets.keypoints, weights, config.rho),
         "body_pose": stage.body_pose ** 2 * prior.penalty(variables.latent),
@@ -139,7 +157,7 @@ def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, ta
         terms["hand_pose"] = stage.hand_pose ** 2 * hands
     if model.model_type == "smplx":
         terms["expression"] = stage.expression ** 2 * squared_norm(variables.expression)
-        jaw = torch.tensor(stage.jaw, dtype=keypoints.dtype, device=keypoints.device)
+        jaw = torch.tensor(stage.jaw, dtype=rotations.dtype, device=rotations.device)
         terms["jaw"] = axis_weighted_squared_norm(variables.jaw_pose, jaw)
     if with_collision:
         terms["collision"] = stage.collision * collision(vertices, targets.ids)  # linear, as in SMPLify-X
@@ -150,16 +168,11 @@ def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, ta
 def camera_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
                  initial_depth: torch.Tensor, config: FitConfig) -> dict[str, torch.Tensor]:
     """Per-sample terms of the camera stage: torso keypoints and the depth anchor."""
-    camera = config.camera
-    rotations = prior.decode_rotations(variables.latent)
-    torso = torch.zeros(model.num_keypoints, dtype=rotations.dtype, device=rotations.device)
-    torso[[openpose.OPENPOSE[name] for name in camera.keypoints]] = 1.0
-    keypoints = model.selected_keypoints(variables.to_params(prior, decode=False), torso > 0, rotations)
-    projected = project(keypoints, targets.intrinsics)
-    weights = targets.confidence * torso
+    torso = camera_keypoint_weights(model.num_keypoints, config)
+    _, projected, weights = weighted_projection(model, prior, variables, targets, torso)
     terms = {
         "data": targets.data_weight ** 2 * reprojection_term(projected, targets.keypoints, weights, config.rho),
-        "depth": camera.depth_weight ** 2 * depth_term(variables.transl[:, 2], initial_depth),
+        "depth": config.camera.depth_weight ** 2 * depth_term(variables.transl[:, 2], initial_depth),
     }
     terms["total"] = terms["data"] + terms["depth"]
     return terms
@@ -173,13 +186,12 @@ def stage_residuals(model: BodyModel, prior: BodyPosePrior, variables: Variables
     weighs and the bending prior. With ``prior_scales``'s linear residuals their squares sum
     to ``stage_terms``'s total (the collision term, not a sum of squares, is left out). The
     body pose prior's cost must be the latent's squared norm (both shipped priors)."""
-    rotations = prior.decode_rotations(variables.latent)
-    part = keypoint_part_weights(model.num_keypoints, stage, config).to(rotations)
+    part = keypoint_part_weights(model.num_keypoints, stage, config)
+    rotations, projected, weights = weighted_projection(model, prior, variables, targets, part)
     wanted = part > 0
-    keypoints = model.selected_keypoints(variables.to_params(prior, decode=False), wanted, rotations)[:, wanted]
-    weights = targets.confidence[:, wanted] * part[wanted] * targets.data_weight[:, None]
+    weights = weights[:, wanted] * targets.data_weight[:, None]
     return torch.cat([
-        reprojection_residuals(project(keypoints, targets.intrinsics), targets.keypoints[:, wanted], weights, config.rho),
+        reprojection_residuals(projected[:, wanted], targets.keypoints[:, wanted], weights, config.rho),
         config.bending_factor * stage.body_pose * bending_residuals_from_rotations(rotations)], dim=1)
 
 
@@ -204,12 +216,10 @@ def camera_residuals(model: BodyModel, prior: BodyPosePrior, variables: Variable
                      initial_depth: torch.Tensor, config: FitConfig) -> torch.Tensor:
     """(B, R) the camera stage's residuals (torso reprojection, depth anchor); their squares
     sum to ``camera_terms``'s total."""
-    camera = config.camera
-    rotations = prior.decode_rotations(variables.latent)
-    torso = torch.zeros(model.num_keypoints, dtype=torch.bool, device=rotations.device)
-    torso[[openpose.OPENPOSE[name] for name in camera.keypoints]] = True
-    keypoints = model.selected_keypoints(variables.to_params(prior, decode=False), torso, rotations)[:, torso]
-    weights = targets.confidence[:, torso] * targets.data_weight[:, None]
+    torso = camera_keypoint_weights(model.num_keypoints, config)
+    _, projected, weights = weighted_projection(model, prior, variables, targets, torso)
+    seen = torso > 0
+    weights = weights[:, seen] * targets.data_weight[:, None]
     return torch.cat([
-        reprojection_residuals(project(keypoints, targets.intrinsics), targets.keypoints[:, torso], weights, config.rho),
-        camera.depth_weight * (variables.transl[:, 2:] - initial_depth[:, None])], dim=1)
+        reprojection_residuals(projected[:, seen], targets.keypoints[:, seen], weights, config.rho),
+        config.camera.depth_weight * (variables.transl[:, 2:] - initial_depth[:, None])], dim=1)
