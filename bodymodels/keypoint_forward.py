@@ -91,9 +91,7 @@ class KeypointForward(torch.nn.Module):
         self.every_vertex = every_vertex
         device = smpl.v_template.device
         keypoint_source, keypoint_valid = keypoint_source.cpu(), keypoint_valid.cpu()
-        kept = keypoint_valid.clone() if wanted is None else keypoint_valid & wanted.to(torch.bool)
-        if every_vertex:
-            kept = keypoint_valid.clone()
+        kept = keypoint_valid.clone() if wanted is None or every_vertex else keypoint_valid & wanted.to(torch.bool)
         extra = smpl.vertex_joint_selector.extra_joints_idxs.long().cpu()  # (E,)
         landmark_vertices = torch.zeros(0, 3, dtype=torch.long)
         if model_type == "smplx":

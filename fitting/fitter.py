@@ -2,7 +2,7 @@
 stage, then the configured stages; side views are also fitted turned by 180 degrees and the
 lower loss wins.
 
-Two optimisers (``optimizer`` in the config):
+Three optimisers (``optimizer`` in the config):
 - ``batched_lbfgs``: every sample is its own problem (``fitting.batch_lbfgs``): any number of
   people in one batch, both orientations of side views in the same batch, a converged sample
   stops while others go on.
