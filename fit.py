@@ -12,20 +12,20 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 import yaml
 from tqdm import tqdm
 
-from bodymodels.layer import BodyModel
-from fitting import outputs
-from fitting.config import load_config
-from fitting.fitter import Fitter
-from fitting.keypoints import match_images
-from fitting.pipeline import FolderFitter, RunOptions
-from priors.body_pose import make_body_pose_prior
+from bodymodels.files import ModelFileError
+from fileio.atomic import write_json, write_text_atomic
+from fileio.openpose_json import ImageItem, match_images
+from fitting.config import FitConfig, load_config
+from fitting.engine import ModelBank
+from fitting.tasks import ModelKey
+from pipeline.folder import FolderOptions, check_output_folder, fit_folder
+from pipeline.results import ResultWriter, summarise
 
 REPO = Path(__file__).resolve().parent
-DEFAULT_CONFIGS = {"smplx": REPO / "cfg" / "fit_smplx.yaml", "smpl": REPO / "cfg" / "fit_smpl.yaml"}
+DEFAULT_CONFIGS = {name: REPO / "cfg" / f"fit_{name}.yaml" for name in ("smpl", "smplh", "smplx")}
 
 
 def focal_length(value: str) -> str | float:
@@ -75,58 +75,85 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build(args: argparse.Namespace):
-    config_path = args.config or DEFAULT_CONFIGS.get(args.model_type)
-    if config_path is None:
-        raise SystemExit(f"no default schedule for {args.model_type}: pass --config")
+def load_fit_config(args: argparse.Namespace) -> FitConfig:
+    """The schedule for ``--model-type``, with the command line's overrides."""
+    config_path = args.config or DEFAULT_CONFIGS[args.model_type]
     overrides = {}
     if args.vposer == "none":
         overrides["body_pose_prior"] = "l2_angles"
     elif args.vposer is not None:
         overrides.update(body_pose_prior="vposer", vposer=args.vposer)
-    config = load_config(config_path, overrides)
+    try:
+        config = load_config(config_path, overrides)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"fit.py: {error}") from error
     if args.collision:
         config = dataclasses.replace(config, collision=dataclasses.replace(config.collision, enabled=True))
     if config.model_type != args.model_type:
-        raise SystemExit(f"{config_path} is a {config.model_type} schedule, --model-type is {args.model_type}")
-    device = torch.device(args.device)
-    model = BodyModel(args.model_type, args.gender, args.model_folder).to(device)
-    prior = make_body_pose_prior(config.body_pose_prior, config.vposer).to(device)
-    return config, model, Fitter(model, prior, config)
+        raise SystemExit(f"fit.py: {config_path} is a {config.model_type} schedule, --model-type is {args.model_type}")
+    return config
+
+
+def build(args: argparse.Namespace) -> tuple[ModelBank, ModelKey]:
+    """The model bank (each body model and prior loaded once) and the model to fit with;
+    one line and exit for what the user can fix (a missing model file, a bad checkpoint)."""
+    config = load_fit_config(args)
+    key = ModelKey(args.model_type, args.gender)
+    bank = ModelBank({args.model_type: config}, args.model_folder, args.device)
+    try:
+        bank.fitter(key)
+    except (ModelFileError, FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"fit.py: {error}") from error
+    return bank, key
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    config, model, fitter = build(args)
+    if args.batch_size < 1:
+        raise SystemExit(f"fit.py: --batch-size must be at least 1, got {args.batch_size}")
+    try:
+        check_output_folder(args.output, not args.no_overlay)
+    except OSError as error:
+        raise SystemExit(f"fit.py: {error}") from error
+    bank, key = build(args)
     keypoints = args.keypoints or detect_keypoints(args)
     try:
         items = match_images(args.images, keypoints)
     except FileNotFoundError as error:
-        raise SystemExit(str(error)) from error
-    if args.batch_size < 1:
-        raise SystemExit(f"--batch-size must be at least 1, got {args.batch_size}")
-    options = RunOptions(args.output, args.focal_length, args.max_people, not args.no_overlay, args.overwrite,
-                         args.batch_size)
-    runner = FolderFitter(model, fitter, config, options)
-    resolved = {"fit": config.to_dict(), "run": {k: str(v) for k, v in vars(args).items()}}
-    outputs.write_text_atomic(args.output / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
-    todo = [item for item in items if not runner.is_done(item.stem)]
-    if len(todo) < len(items):
-        logging.info("%d of %d images already have results (use --overwrite to redo)", len(items) - len(todo), len(items))
+        raise SystemExit(f"fit.py: {error}") from error
+    conflicts = [item for item in items if item.conflict]
+    for item in conflicts:
+        logging.warning("%s: %s share one stem and keypoint file: not fitted, rename all but one", item.stem,
+                        ", ".join(p.name for p in item.conflict))
+    resolved = {"fit": bank.config(key).to_dict(), "run": {k: str(v) for k, v in vars(args).items()}}
+    write_text_atomic(args.output / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     start = time.perf_counter()
-    with tqdm(total=len(todo), unit="img", disable=args.quiet) as bar:
-        def done(item, record) -> None:
-            bar.update(1)
-            bar.set_postfix_str(f"{item.stem}: {record['status']}")
-
-        runner.run(todo, done)
-    summary = summarise(runner, items, time.perf_counter() - start)
-    outputs.write_json(args.output / "summary.json", summary)
+    run_folder(args, bank, key, items)
+    notes = {"ambiguous_stems": {item.stem: [str(p) for p in item.conflict] for item in conflicts}}
+    summary = summarise(args.output, [item.stem for item in items], time.perf_counter() - start, notes)
+    write_json(args.output / "summary.json", summary)
     counts = summary["counts"]
     logging.info("images: %d ok, %d skipped, %d failed; people fitted: %d; see %s",
                  counts["ok"], counts["skipped"], counts["failed"], summary["people_fitted"], args.output)
     return 1 if counts["failed"] else 0
+
+
+def run_folder(args: argparse.Namespace, bank: ModelBank, key: ModelKey, items: list[ImageItem]) -> None:
+    """Fits the images without a record yet (all with ``--overwrite``), with a progress bar."""
+    with tqdm(total=0, unit="img", disable=args.quiet) as bar:
+        def done(stem: str, record: dict) -> None:
+            bar.update(1)
+            bar.set_postfix_str(f"{stem}: {record['status']}")
+
+        writer = ResultWriter(args.output, lambda k: bank.model(k).faces, not args.no_overlay, done)
+        todo = [item for item in items if args.overwrite or not writer.has_record(item.stem)]
+        if len(todo) < len(items):
+            logging.info("%d of %d images already have results (use --overwrite to redo)",
+                         len(items) - len(todo), len(items))
+        bar.reset(total=len(todo))
+        options = FolderOptions(args.focal_length, args.max_people, args.batch_size)
+        fit_folder(todo, bank, key, writer, options)
 
 
 def detect_keypoints(args: argparse.Namespace) -> Path:
@@ -136,20 +163,6 @@ def detect_keypoints(args: argparse.Namespace) -> Path:
     folder = args.output / "keypoints"
     run_detection(args.images, folder, args.detect_config, args.overwrite, quiet=args.quiet)
     return folder
-
-
-def summarise(runner: FolderFitter, items, seconds: float) -> dict:
-    """The run's summary from every image's record (including those of earlier runs)."""
-    import json
-
-    images, counts, people = {}, {"ok": 0, "skipped": 0, "failed": 0}, 0
-    for item in items:
-        path = runner.record_path(item.stem)
-        record = json.loads(path.read_text()) if path.is_file() else {"status": "failed", "reason": "not processed"}
-        images[item.stem] = record
-        counts[record["status"]] += 1
-        people += sum(p["status"] == "ok" for p in record.get("people", []))
-    return {"counts": counts, "people_fitted": people, "run_seconds": seconds, "images": images}
 
 
 if __name__ == "__main__":

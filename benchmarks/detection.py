@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detect.config import load_detect_config  # noqa: E402
 from detect.holistic import HolisticDetector  # noqa: E402
-from fitting.images import read_image  # noqa: E402
-from fitting.keypoints import list_images  # noqa: E402
+from fileio.images import read_image  # noqa: E402
+from fileio.openpose_json import list_images  # noqa: E402
 
 
 def run_mode(config, images, repeats: int) -> dict[str, tuple[int, int, float]]:

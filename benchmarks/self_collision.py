@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bodymodels import openpose  # noqa: E402
+from fileio import layout  # noqa: E402
 from bodymodels.layer import BodyModel  # noqa: E402
 from collision.penalty import penetration_penalty  # noqa: E402
 from collision.search import find_collisions  # noqa: E402
@@ -41,7 +41,7 @@ from fitting.fitter import Fitter  # noqa: E402
 from fitting.metrics import mpjpe, pa_mpjpe, procrustes_align, reprojection_error  # noqa: E402
 from bodymodels.skeleton import SMPLX_JOINT  # noqa: E402
 from fitting.synthetic import CONTACT_POSES, case_targets, make_case, observe  # noqa: E402
-from priors.body_pose import make_body_pose_prior  # noqa: E402
+from priors.factory import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SMPLIFYX_WEIGHTS = (0.0, 0.0, 0.0, 0.01, 1.0)
@@ -118,12 +118,12 @@ def fit_all(model, prior, config, cases, collision_term) -> dict[str, list[float
     rows = {"pairs": counts, "pa_mpjpe_mm": [], "mpjpe_mm": [], "pa_vertex_mm": [], "error_2d_px": [],
             "seconds": [seconds], "searches": [searches]}
     projected = project(output.keypoints, targets.intrinsics).numpy()
-    body = openpose.BODY
+    body = layout.BODY
     for i, case in enumerate(cases):
         fitted = output.keypoints[i].numpy()[body]
         true = case.keypoints_3d[body]
         rows["pa_mpjpe_mm"].append(1000 * pa_mpjpe(fitted, true))
-        rows["mpjpe_mm"].append(1000 * mpjpe(fitted, true, openpose.OPENPOSE["MidHip"]))
+        rows["mpjpe_mm"].append(1000 * mpjpe(fitted, true, layout.OPENPOSE["MidHip"]))
         aligned = procrustes_align(output.vertices[i].numpy().astype(np.float64), truth.vertices[i].numpy().astype(np.float64))
         rows["pa_vertex_mm"].append(1000 * float(np.linalg.norm(aligned - truth.vertices[i].numpy(), axis=1).mean()))
         rows["error_2d_px"].append(reprojection_error(projected[i][body], case.observed[body, :2],

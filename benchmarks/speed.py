@@ -1,16 +1,20 @@
 """Speed of fitting: SMPLify-X's reference mode against batched fitting, on the same cases.
 
-    python benchmarks/speed.py --cases 64 --batch-sizes 1 16 64 --lm-batch-sizes 64
+    python benchmarks/speed.py --cases 64 --batch-sizes 1 16 64
 
 Runs, in one invocation, the same synthetic cases (``fitting.synthetic``: varied poses and
 views, 2 px noise, 10 % dropped points): (a) the reference mode (torch L-BFGS with strong
 Wolfe, one person at a time, the turned fit after), (b) the batched L-BFGS at each batch
-size, (c) with ``--lm-batch-sizes``, the batched Levenberg-Marquardt solver. Prints per mode
-the median and 90th-percentile seconds per person (a batch's wall time shared by its
-people), people per minute, PA-MPJPE, MPJPE and 2D error, the ratio of (a) to each batched
-run and the per-case PA-MPJPE differences to (a); then where the batched L-BFGS's time goes
-(forward, backward, optimiser, outputs) and the cost of one keypoint-only forward+backward
-per person, the floor the optimiser's overhead is measured against.
+size. Prints per mode the median and 90th-percentile seconds per person (a batch's wall time
+shared by its people), people per minute, PA-MPJPE, MPJPE and 2D error, the ratio of (a) to
+each batched run and the per-case PA-MPJPE differences to (a).
+
+Then, for the last batch size, where the time goes. Every objective evaluation the batched
+L-BFGS makes (full batch or a line search's subset) is timed inside the fitter: forward and
+backward of the fitter's own stage objective. Reported per evaluated row (a person in one
+evaluation): that evaluation cost, and the fitter's whole wall time (starts, evaluations,
+L-BFGS algebra, line-search bookkeeping) per evaluated row; their ratio is the optimiser's
+overhead. For scale, each stage's objective is also timed alone at full batch (the floor).
 """
 from __future__ import annotations
 
@@ -27,16 +31,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.synthetic import evaluate  # noqa: E402
-from bodymodels import openpose  # noqa: E402
+from fileio import layout  # noqa: E402
 from bodymodels.layer import BodyModel  # noqa: E402
 from fitting import batch_lbfgs as batch_module  # noqa: E402
-from fitting import outputs  # noqa: E402
+from fileio import atomic  # noqa: E402
 from fitting.camera import project  # noqa: E402
 from fitting.config import load_config  # noqa: E402
 from fitting.fitter import Fitter  # noqa: E402
+from fitting.initializers import FACING_CAMERA, rest_variables  # noqa: E402
+from fitting.objective import camera_terms, stage_terms  # noqa: E402
 from fitting.metrics import reprojection_error  # noqa: E402
 from fitting.synthetic import case_targets, make_case  # noqa: E402
-from priors.body_pose import make_body_pose_prior  # noqa: E402
+from priors.factory import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,7 +52,7 @@ class Profile:
 
     def __init__(self) -> None:
         self.forward = self.backward = 0.0
-        self.evaluations = 0
+        self.evaluations = self.rows = 0
 
     def install(self):
         original = batch_module._value_and_grad
@@ -61,6 +67,7 @@ class Profile:
             self.forward += middle - start
             self.backward += time.perf_counter() - middle
             self.evaluations += 1
+            self.rows += len(rows)
             return values.detach(), grad.detach()
 
         batch_module._value_and_grad = timed
@@ -81,27 +88,34 @@ def fit_mode(model, prior, config, cases, batch_size: int) -> tuple[list[dict], 
             _, keypoints = model.keypoints(result.params)
         pixels = project(keypoints, targets.intrinsics).numpy()
         for row, case in enumerate(chunk):
-            body = openpose.BODY
+            body = layout.BODY
             rows.append({"seconds": seconds / len(chunk), **evaluate(keypoints[row].numpy(), case),
                          "error_2d_px": reprojection_error(pixels[row, body], case.observed[body, :2],
                                                            case.observed[body, 2], config.confidence_threshold)})
     return rows, total
 
 
-def floor_per_person(model, prior, batch: int, repeats: int = 20) -> float:
-    """Seconds of one keypoint-only forward + backward (with the prior's decode) per person."""
-    params = model.zero_params(batch)
-    latent = prior.initial_latent(batch).requires_grad_(True)
-    for value in params.as_dict().values():
-        value.requires_grad_(True)
-    for _ in range(3):
-        params.body_pose = prior.decode(latent)
-        model.keypoints(params)[1].sum().backward()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        params.body_pose = prior.decode(latent)
-        model.keypoints(params)[1].sum().backward()
-    return (time.perf_counter() - start) / repeats / batch
+def stage_floors(model, prior, config, cases, repeats: int = 10) -> dict[str, float]:
+    """Seconds per person of one forward+backward of each stage's own objective (the one the
+    fitter minimises: its selected keypoints, the prior's rotations) at the batch of ``cases``,
+    from the rest start, timed alone."""
+    targets = case_targets(cases, config)
+    variables = rest_variables(model, prior, config, targets, FACING_CAMERA)
+    targets = dataclasses.replace(targets, initial_depth=variables.transl[:, 2].clone())
+    objectives = {"camera": (("global_orient", "transl"),
+                             lambda v: camera_terms(model, prior, v, targets, targets.initial_depth, config)["total"])}
+    for stage in config.stages:
+        objectives[stage.name] = (stage.free, lambda v, stage=stage: stage_terms(model, prior, v, targets, stage,
+                                                                                    config)["total"])
+    floors = {}
+    for name, (free, objective) in objectives.items():
+        x = variables.pack(free).detach().requires_grad_(True)
+        for repeat in range(repeats + 2):
+            if repeat == 2:
+                start = time.perf_counter()
+            torch.autograd.grad(objective(variables.unpack(free, x)).sum(), x)
+        floors[name] = (time.perf_counter() - start) / repeats / len(cases)
+    return floors
 
 
 def output_cost(model, config, cases, count: int = 8) -> float:
@@ -112,8 +126,8 @@ def output_cost(model, config, cases, count: int = 8) -> float:
         for index in range(count):
             with torch.no_grad():
                 out = model(params)
-            outputs.write_npz(Path(tmp) / f"{index}.npz", {"vertices": out.vertices[0].numpy()})
-            outputs.write_obj(Path(tmp) / f"{index}.obj", out.vertices[0].numpy(), model.faces)
+            atomic.write_npz(Path(tmp) / f"{index}.npz", {"vertices": out.vertices[0].numpy()})
+            atomic.write_obj(Path(tmp) / f"{index}.obj", out.vertices[0].numpy(), model.faces)
         return (time.perf_counter() - start) / count
 
 
@@ -142,8 +156,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--lm-batch-sizes", type=int, nargs="*", default=[],
-                        help="also fit with the batched Levenberg-Marquardt solver at these batch sizes")
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--budgets", type=int, nargs="+", default=None,
                         help="override batched_max_iterations: the camera stage's, then each stage's")
@@ -173,32 +185,29 @@ def main(argv: list[str] | None = None) -> None:
     profile = Profile()
     profile.install()
     for batch_size in args.batch_sizes:
-        before = (profile.forward, profile.backward, profile.evaluations)
+        before = (profile.forward, profile.backward, profile.evaluations, profile.rows)
         rows, total = fit_mode(model, prior, batched, cases, batch_size)
         lines.append(summary_row(f"(b) batched, batch {batch_size}", rows, total, reference_total))
         print(lines[-1], file=sys.stderr)
         if reference_rows:
             paired.append(paired_line(f"batch {batch_size}", rows, reference_rows))
-        last = (total, profile.forward - before[0], profile.backward - before[1], profile.evaluations - before[2], batch_size)
-    for batch_size in args.lm_batch_sizes:
-        rows, total = fit_mode(model, prior, dataclasses.replace(base, optimizer="batched_lm"), cases, batch_size)
-        lines.append(summary_row(f"(c) batched Levenberg-Marquardt, batch {batch_size}", rows, total, reference_total))
-        print(lines[-1], file=sys.stderr)
-        if reference_rows:
-            paired.append(paired_line(f"Levenberg-Marquardt, batch {batch_size}", rows, reference_rows))
+        last = (total, profile.forward - before[0], profile.backward - before[1], profile.evaluations - before[2],
+                profile.rows - before[3], batch_size)
     if paired:
         lines += ["", "Per case, batched minus reference PA-MPJPE (the same cases; fits are chaotic, see README):", ""]
         lines += paired
-    total, forward, backward, evaluations, batch_size = last
-    floor = floor_per_person(model, prior, batch_size)
-    per_eval = total / evaluations / batch_size
-    lines += ["", f"Where the time goes at batch {batch_size} ({evaluations} batched evaluations):", "",
+    total, forward, backward, evaluations, rows, batch_size = last
+    floors = stage_floors(model, prior, batched, cases[:batch_size])
+    lines += ["", f"Where the time goes at batch {batch_size} ({evaluations} batched evaluations over {rows} rows):", "",
               "| part | seconds | share |", "|---|---|---|"]
-    for name, value in (("forward", forward), ("backward", backward), ("optimiser", total - forward - backward)):
+    for name, value in (("objective forward", forward), ("objective backward", backward),
+                        ("everything else (starts, L-BFGS algebra, line-search bookkeeping)", total - forward - backward)):
         lines.append(f"| {name} | {value:.1f} | {100 * value / total:.0f} % |")
     lines += ["", f"outputs after fitting (full mesh + npz + obj): {output_cost(model, base, cases):.3f} s per person",
-              f"one keypoint-only forward+backward: {1000 * floor:.2f} ms per person at batch {batch_size}; "
-              f"the fitter spends {1000 * per_eval:.2f} ms per person per evaluation, {per_eval / floor:.1f}x that floor"]
+              f"per evaluated row: {1000 * (forward + backward) / rows:.2f} ms in the objective, "
+              f"{1000 * total / rows:.2f} ms of the fitter's wall time ({total / (forward + backward):.2f}x)",
+              "each stage's objective timed alone at full batch, ms per person: "
+              + ", ".join(f"{name} {1000 * value:.2f}" for name, value in floors.items())]
     print("\n".join(lines))
 
 

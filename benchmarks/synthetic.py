@@ -21,21 +21,21 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bodymodels import openpose  # noqa: E402
+from fileio import layout  # noqa: E402
 from bodymodels.layer import BodyModel  # noqa: E402
 from fitting.camera import project  # noqa: E402
 from fitting.config import load_config  # noqa: E402
 from fitting.fitter import Fitter  # noqa: E402
 from fitting.metrics import mpjpe, pa_mpjpe, reprojection_error  # noqa: E402
 from fitting.synthetic import case_targets, make_case  # noqa: E402
-from priors.body_pose import make_body_pose_prior  # noqa: E402
+from priors.factory import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-MID_HIP = openpose.OPENPOSE["MidHip"]
+MID_HIP = layout.OPENPOSE["MidHip"]
 
 
 def evaluate(keypoints: np.ndarray, case) -> dict[str, float]:
-    body, truth = keypoints[openpose.BODY], case.keypoints_3d[openpose.BODY]
+    body, truth = keypoints[layout.BODY], case.keypoints_3d[layout.BODY]
     return {"mpjpe_mm": 1000 * mpjpe(body, truth, MID_HIP), "pa_mpjpe_mm": 1000 * pa_mpjpe(body, truth)}
 
 
@@ -47,7 +47,7 @@ def run_case(fitter: Fitter, model: BodyModel, case, config) -> dict:
     with torch.no_grad():
         _, keypoints = model.keypoints(result.params)
     projected = project(keypoints, targets.intrinsics)[0].numpy()
-    body = openpose.BODY
+    body = layout.BODY
     row = {"seconds": seconds, "yaw_deg": case.yaw_deg, "turned": bool(result.flipped[0]),
            **evaluate(keypoints[0].numpy(), case),
            "error_2d_px": reprojection_error(projected[body], case.observed[body, :2], case.observed[body, 2],

@@ -21,17 +21,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bodymodels import openpose  # noqa: E402
+from fileio import layout  # noqa: E402
 from bodymodels.layer import BodyModel  # noqa: E402
 from fitting.camera import project  # noqa: E402
 from fitting.config import load_config  # noqa: E402
-from fitting.fitter import FACING_CAMERA, Fitter  # noqa: E402
+from fitting.fitter import Fitter  # noqa: E402
+from fitting.initializers import FACING_CAMERA, rest_variables  # noqa: E402
 from fitting.metrics import mpjpe, pa_mpjpe, reprojection_error  # noqa: E402
 from fitting.synthetic import case_targets, make_case  # noqa: E402
-from priors.body_pose import make_body_pose_prior  # noqa: E402
+from priors.factory import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-MID_HIP = openpose.OPENPOSE["MidHip"]
+MID_HIP = layout.OPENPOSE["MidHip"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         fitter = Fitter(model, prior, config)
         targets = case_targets(cases, config)
         with torch.no_grad():
-            variables = fitter.initial_variables(targets, FACING_CAMERA)
+            variables = rest_variables(model, prior, config, targets, FACING_CAMERA)
             _, points = model.keypoints(variables.to_params(prior))
         hip = points[:, MID_HIP].numpy()
         error = np.linalg.norm(hip - truth_hip, axis=1)
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         with torch.no_grad():
             _, keypoints = model.keypoints(result.params)
         projected = project(keypoints, targets.intrinsics).numpy()
-        body = openpose.BODY
+        body = layout.BODY
         pa = [1000 * pa_mpjpe(keypoints[i].numpy()[body], c.keypoints_3d[body]) for i, c in enumerate(cases)]
         mp = [1000 * mpjpe(keypoints[i].numpy()[body], c.keypoints_3d[body], MID_HIP) for i, c in enumerate(cases)]
         px = [reprojection_error(projected[i][body], c.observed[body, :2], c.observed[body, 2], config.confidence_threshold)

@@ -69,7 +69,7 @@ class BodyParams:
 @dataclass
 class BodyOutput:
     """``vertices`` (B, V, 3), ``joints`` (B, J, 3) skeleton joints, ``keypoints`` (B, K, 3)
-    in OpenPose order (``bodymodels.openpose``), zero where ``keypoint_valid`` (K,) is False."""
+    in OpenPose order (``fileio.layout``), zero where ``keypoint_valid`` (K,) is False."""
 
     vertices: torch.Tensor
     joints: torch.Tensor

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from fitting.config import build_dataclass
+from fileio.config import build_dataclass
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "cfg" / "detect.yaml"
 

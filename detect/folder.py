@@ -15,8 +15,8 @@ from tqdm import tqdm
 
 from detect.config import DetectConfig, load_detect_config
 from detect.holistic import DetectorUnavailable, HolisticDetector
-from fitting.images import ImageError, read_image, write_png
-from fitting.keypoints import KEYPOINT_SUFFIX, list_images, write_openpose
+from fileio.images import ImageError, read_image, write_png
+from fileio.openpose_json import KEYPOINT_SUFFIX, list_images, write_openpose
 from rendering.draw import draw_openpose
 
 log = logging.getLogger("bodyfit")

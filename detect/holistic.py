@@ -16,7 +16,7 @@ from PIL import Image
 
 from detect import mediapipe_map
 from detect.config import DetectConfig
-from fitting.keypoints import PersonKeypoints
+from fileio.openpose_json import PersonKeypoints
 
 LEFT_WRIST, RIGHT_WRIST, LEFT_ELBOW, RIGHT_ELBOW = 15, 16, 13, 14
 

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 FILM_DIAGONAL_35MM = math.hypot(36.0, 24.0)  # mm
@@ -31,6 +32,10 @@ class Intrinsics:
 
     def as_tensor(self) -> torch.Tensor:
         return torch.tensor([self.fx, self.fy, self.cx, self.cy])
+
+    def as_array(self) -> np.ndarray:
+        """(4,) fx, fy, cx, cy."""
+        return np.array([self.fx, self.fy, self.cx, self.cy])
 
 
 def focal_from_exif(image_path: Path, width: int, height: int) -> float | None:

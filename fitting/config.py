@@ -1,14 +1,12 @@
 """Typed fitting configuration, read from ``cfg/*.yaml``; unknown keys are an error."""
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bodymodels.openpose import OPENPOSE
+from fileio.config import build_dataclass, plain, read_yaml
+from fileio.layout import OPENPOSE
 from collision.config import CollisionConfig
 
 FREE_VARIABLES = ("global_orient", "transl", "betas", "body_pose", "left_hand_pose",
@@ -27,7 +25,6 @@ class CameraStageConfig:
     ftol: float = 1e-9
     gtol: float = 1e-9
     batched_max_iterations: int = 50
-    lm_max_iterations: int = 20
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,6 @@ class StageConfig:
     ftol: float = 1e-9
     gtol: float = 1e-9
     batched_max_iterations: int = 100
-    lm_max_iterations: int = 20
 
 
 @dataclass(frozen=True)
@@ -62,9 +58,6 @@ class FitConfig:
     line_search_ladder: int = 8
     line_search_rounds: int = 6
     bisection_rounds: int = 20
-    lm_damping: float = 1e-3
-    lm_increase: float = 10.0
-    lm_decrease: float = 0.3
     body_pose_prior: str = "vposer"
     vposer: str = "default"
     rho: float = 100.0
@@ -74,30 +67,13 @@ class FitConfig:
     confidence_threshold: float = 0.1
     min_body_keypoints: int = 5
     translation_init: str = "similar_triangles"
+    init: str = "rest"
+    keypoint_margin: float = 0.5
     camera: CameraStageConfig = field(default_factory=CameraStageConfig)
     collision: CollisionConfig = field(default_factory=CollisionConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def build_dataclass(cls, data: dict, where: str):
-    """``cls(**data)`` with tuples for lists, refusing keys ``cls`` does not have."""
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; allowed: {sorted(names)}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return plain(self)
 
 
 def parse_config(data: dict, where: str = "config") -> FitConfig:
@@ -117,7 +93,7 @@ def parse_config(data: dict, where: str = "config") -> FitConfig:
     return config
 
 
-OPTIMIZERS = ("batched_lbfgs", "lbfgs", "batched_lm")
+OPTIMIZERS = ("batched_lbfgs", "lbfgs")
 
 
 def validate(config: FitConfig, where: str) -> None:
@@ -128,6 +104,8 @@ def validate(config: FitConfig, where: str) -> None:
     if config.translation_init not in ("similar_triangles", "least_squares"):
         raise ValueError(f"{where}: translation_init must be 'similar_triangles' or 'least_squares', "
                          f"got {config.translation_init!r}")
+    if config.keypoint_margin < 0:
+        raise ValueError(f"{where}: keypoint_margin must be at least 0, got {config.keypoint_margin}")
     for name in config.ignored_keypoints + config.camera.keypoints:
         if name not in OPENPOSE:
             raise ValueError(f"{where}: unknown BODY_25 keypoint {name!r}")
@@ -142,7 +120,6 @@ def validate(config: FitConfig, where: str) -> None:
 def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> FitConfig:
     """Reads ``path`` and applies top-level ``overrides`` (e.g. from the command line)."""
     path = Path(path)
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+    data = read_yaml(path)
     data.update(overrides or {})
     return parse_config(data, str(path))

@@ -21,15 +21,6 @@ def reprojection_term(projected: torch.Tensor, observed: torch.Tensor, weights: 
     return (weights.pow(2) * cost).sum(dim=-1)
 
 
-def reprojection_residuals(projected: torch.Tensor, observed: torch.Tensor, weights: torch.Tensor,
-                           rho: float) -> torch.Tensor:
-    """(B, 2K) signed square roots of ``reprojection_term``'s summands, weight * rho * r /
-    sqrt(r^2 + rho^2) per coordinate: the same cost as residuals for a least-squares solver."""
-    residual = projected - observed
-    robust = rho * residual / torch.sqrt(residual.pow(2) + rho ** 2)
-    return (weights[..., None] * robust).reshape(len(residual), -1)
-
-
 def depth_term(translation_z: torch.Tensor, initial_z: torch.Tensor) -> torch.Tensor:
     """(B,) squared deviation of the depth from its initial estimate (camera stage)."""
     return (translation_z - initial_z).pow(2)

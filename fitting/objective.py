@@ -11,15 +11,14 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from bodymodels import openpose
+from fileio import layout
 from bodymodels.layer import BodyModel, BodyParams
 from collision.term import SelfCollision
 from fitting.camera import project
 from fitting.config import FitConfig, StageConfig
-from fitting.losses import depth_term, reprojection_residuals, reprojection_term
+from fitting.losses import depth_term, reprojection_term
 from priors.body_pose import BodyPosePrior
-from priors.simple import (axis_weighted_squared_norm, bending_prior_from_rotations, bending_residuals_from_rotations,
-                           squared_norm)
+from priors.simple import axis_weighted_squared_norm, bending_prior_from_rotations, squared_norm
 
 
 @dataclass
@@ -106,10 +105,10 @@ def keypoint_part_weights(num_keypoints: int, stage: StageConfig, config: FitCon
     Cached: the objective asks for it at every evaluation."""
     weights = torch.ones(num_keypoints)
     for name in config.ignored_keypoints:
-        weights[openpose.OPENPOSE[name]] = 0.0
-    weights[openpose.LEFT_HAND] = stage.hand_keypoints
-    weights[openpose.RIGHT_HAND] = stage.hand_keypoints
-    weights[openpose.FACE.start:] = stage.face_keypoints
+        weights[layout.OPENPOSE[name]] = 0.0
+    weights[layout.LEFT_HAND] = stage.hand_keypoints
+    weights[layout.RIGHT_HAND] = stage.hand_keypoints
+    weights[layout.FACE.start:] = stage.face_keypoints
     return weights
 
 
@@ -117,7 +116,7 @@ def keypoint_part_weights(num_keypoints: int, stage: StageConfig, config: FitCon
 def camera_keypoint_weights(num_keypoints: int, config: FitConfig) -> torch.Tensor:
     """(K,) 1 at the camera stage's torso keypoints, 0 elsewhere. Cached."""
     torso = torch.zeros(num_keypoints)
-    torso[[openpose.OPENPOSE[name] for name in config.camera.keypoints]] = 1.0
+    torso[[layout.OPENPOSE[name] for name in config.camera.keypoints]] = 1.0
     return torso
 
 
@@ -176,50 +175,3 @@ def camera_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, t
     }
     terms["total"] = terms["data"] + terms["depth"]
     return terms
-
-
-# Residual form of the same objectives, for a least-squares solver (``fitting.batch_lm``).
-
-def stage_residuals(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
-                    stage: StageConfig, config: FitConfig) -> torch.Tensor:
-    """(B, R) a stage's non-linear residuals: the robust reprojection of the keypoints it
-    weighs and the bending prior. With ``prior_scales``'s linear residuals their squares sum
-    to ``stage_terms``'s total (the collision term, not a sum of squares, is left out). The
-    body pose prior's cost must be the latent's squared norm (both shipped priors)."""
-    part = keypoint_part_weights(model.num_keypoints, stage, config)
-    rotations, projected, weights = weighted_projection(model, prior, variables, targets, part)
-    wanted = part > 0
-    weights = weights[:, wanted] * targets.data_weight[:, None]
-    return torch.cat([
-        reprojection_residuals(projected[:, wanted], targets.keypoints[:, wanted], weights, config.rho),
-        config.bending_factor * stage.body_pose * bending_residuals_from_rotations(rotations)], dim=1)
-
-
-def prior_scales(model: BodyModel, variables: Variables, stage: StageConfig, free: tuple[str, ...]) -> torch.Tensor:
-    """(B, P) per packed free parameter (``Variables.pack(free)``), the weight s of its L2
-    prior: the linear residual s * x of ``stage_terms``'s shape, body pose, hand, expression
-    and jaw terms (zero for the global orientation and translation)."""
-    weights = {"betas": stage.shape, "body_pose": stage.body_pose}
-    if model.model_type != "smpl":
-        weights.update(left_hand_pose=stage.hand_pose, right_hand_pose=stage.hand_pose)
-    if model.model_type == "smplx":
-        weights.update(expression=stage.expression, jaw_pose=stage.jaw)
-    columns = []
-    for name in free:
-        tensor = variables.tensor(name)
-        weight = torch.as_tensor(weights.get(name, 0.0), dtype=tensor.dtype, device=tensor.device)
-        columns.append(weight.expand(tensor.shape))
-    return torch.cat(columns, dim=1)
-
-
-def camera_residuals(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
-                     initial_depth: torch.Tensor, config: FitConfig) -> torch.Tensor:
-    """(B, R) the camera stage's residuals (torso reprojection, depth anchor); their squares
-    sum to ``camera_terms``'s total."""
-    torso = camera_keypoint_weights(model.num_keypoints, config)
-    _, projected, weights = weighted_projection(model, prior, variables, targets, torso)
-    seen = torso > 0
-    weights = weights[:, seen] * targets.data_weight[:, None]
-    return torch.cat([
-        reprojection_residuals(projected[:, seen], targets.keypoints[:, seen], weights, config.rho),
-        config.camera.depth_weight * (variables.transl[:, 2:] - initial_depth[:, None])], dim=1)

@@ -135,7 +135,8 @@ def make_case(model: BodyModel, rng: np.random.Generator, image_size=(1000, 1000
     with torch.no_grad():
         _, keypoints = model.keypoints(params)
     points = keypoints[0].numpy().astype(np.float64)
-    pixels = points[:, :2] / points[:, 2:] * intrinsics[:2] + intrinsics[2:]
+    depth = np.where(points[:, 2:] > 0, points[:, 2:], 1.0)  # points the model lacks are all zero
+    pixels = points[:, :2] / depth * intrinsics[:2] + intrinsics[2:]
     observed = observe(pixels, model.keypoint_valid.numpy(), rng, image_size, noise_px, dropout)
     return SyntheticCase(params, points, observed, intrinsics, image_size, yaw)
 

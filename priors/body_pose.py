@@ -17,7 +17,7 @@ from priors.simple import squared_norm
 
 
 class BodyPosePrior(torch.nn.Module, abc.ABC):
-    """Base class: ``latent_size``, ``initial_latent``, ``decode`` and ``penalty``."""
+    """Base class: ``latent_size``, ``initial_latent``, ``encode``, ``decode`` and ``penalty``."""
 
     name = "base"
     latent_size = 63
@@ -30,6 +30,10 @@ class BodyPosePrior(torch.nn.Module, abc.ABC):
     @abc.abstractmethod
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """(B, 63) body pose axis-angle from (B, Z)."""
+
+    @abc.abstractmethod
+    def encode(self, body_pose: torch.Tensor) -> torch.Tensor:
+        """(B, Z) the latent whose decoding is closest to ``body_pose`` (B, 63) axis-angle."""
 
     @abc.abstractmethod
     def penalty(self, latent: torch.Tensor) -> torch.Tensor:
@@ -51,17 +55,8 @@ class L2AnglePrior(BodyPosePrior):
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         return latent
 
+    def encode(self, body_pose: torch.Tensor) -> torch.Tensor:
+        return body_pose
+
     def penalty(self, latent: torch.Tensor) -> torch.Tensor:
         return squared_norm(latent)
-
-
-def make_body_pose_prior(name: str, vposer: str = "default") -> BodyPosePrior:
-    """The prior called ``name`` in a fitting config; ``vposer`` is the checkpoint
-    (``default``: the shipped one) when ``name`` is ``vposer``."""
-    if name == L2AnglePrior.name:
-        return L2AnglePrior()
-    if name == "vposer":
-        from vposer.prior import make_vposer_prior  # vposer depends on this module
-
-        return make_vposer_prior(vposer)
-    raise ValueError(f"unknown body pose prior {name!r}; known: ['l2_angles', 'vposer']")

@@ -79,3 +79,54 @@ def synthetic_folder(tmp_path: Path):
                 pickle.dump(arrays, f)
         return tmp_path
     return make
+
+
+def open_model_as(model_type: str) -> dict[str, np.ndarray]:
+    """The open SMPL-X model's body re-rigged as a ``smpl`` or ``smplh`` file: the same mesh and
+    shape space; the jaw's and eyes' skinning merged into the head; for SMPL the fingers merged
+    into one hand joint per side (placed at the middle finger's base). Anatomically a body, so
+    fits on it behave as on real files (smplx's vertex ids for SMPL's extra keypoints land on
+    other points of this mesh than on SMPL's: consistent, not anatomical)."""
+    from bodymodels.skeleton import SMPLX_JOINT
+
+    with np.load(OPEN_FOLDER / "smplx" / "SMPLX_NEUTRAL.npz", allow_pickle=False) as data:
+        source = {key: data[key] for key in data.files}
+    head = SMPLX_JOINT["head"]
+    left_fingers, right_fingers = list(range(25, 40)), list(range(40, 55))
+    if model_type == "smpl":
+        groups = [[j] for j in range(22)] + [left_fingers, right_fingers]
+        regressor_rows = list(range(22)) + [SMPLX_JOINT["left_middle1"], SMPLX_JOINT["right_middle1"]]
+        parents = list(source["kintree_table"][0, :22]) + [20, 21]
+    elif model_type == "smplh":
+        groups = [[j] for j in range(22)] + [[j] for j in left_fingers + right_fingers]
+        regressor_rows = list(range(22)) + left_fingers + right_fingers
+        remap = {j: j for j in range(22)} | {j: j - 3 for j in left_fingers + right_fingers}
+        parents = list(source["kintree_table"][0, :22]) + [remap[int(source["kintree_table"][0, j])]
+                                                            for j in left_fingers + right_fingers]
+    else:
+        raise ValueError(model_type)
+    groups[head] = [head, SMPLX_JOINT["jaw"], SMPLX_JOINT["left_eye_smplhf"], SMPLX_JOINT["right_eye_smplhf"]]
+    weights = np.stack([source["weights"][:, group].sum(axis=1) for group in groups], axis=1)
+    joints = len(groups)
+    parents[0] = -1
+    arrays = {
+        "v_template": source["v_template"], "f": source["f"], "weights": weights,
+        "J_regressor": source["J_regressor"][regressor_rows], "shapedirs": source["shapedirs"][..., :10],
+        "posedirs": np.zeros((len(source["v_template"]), 3, (joints - 1) * 9)),
+        "kintree_table": np.stack([np.asarray(parents, dtype=np.int64), np.arange(joints)]),
+    }
+    if model_type == "smplh":
+        for side in "lr":
+            arrays[f"hands_components{side}"] = source[f"hands_components{side}"]
+            arrays[f"hands_mean{side}"] = source[f"hands_mean{side}"]
+    return arrays
+
+
+@pytest.fixture(scope="session")
+def open_body_folder(tmp_path_factory) -> Path:
+    """A model folder with the open body as SMPL and SMPL-H files (``open_model_as``)."""
+    root = tmp_path_factory.mktemp("open_body")
+    for model_type in ("smpl", "smplh"):
+        (root / model_type).mkdir()
+        np.savez(root / model_type / f"{model_type.upper()}_NEUTRAL.npz", **open_model_as(model_type))
+    return root

@@ -8,14 +8,14 @@ import pytest
 import roma
 import torch
 
-from bodymodels import openpose
+from fileio import layout
 from bodymodels.layer import BodyModel
 from fitting.batch_lbfgs import batch_lbfgs
 from fitting.config import load_config
 from fitting.fitter import Fitter
 from fitting.objective import Targets
 from fitting.synthetic import case_targets, make_case
-from priors.body_pose import make_body_pose_prior
+from priors.factory import make_body_pose_prior
 from tests.conftest import REPO, randomize, synthetic_model_arrays
 
 
@@ -110,7 +110,7 @@ def test_keypoint_forward_matches_full_forward(tmp_path, model_type):
     vertices, _ = model.mesh_and_keypoints(blank, rotations)
     assert torch.allclose(vertices, full.vertices, atol=1e-5)
     # only some keypoints (a stage that weighs no fingers or no face): the same values there, zero elsewhere
-    for group in (openpose.BODY, openpose.LEFT_HAND, slice(openpose.FACE.start, None), [2, 5, 9, 12]):
+    for group in (layout.BODY, layout.LEFT_HAND, slice(layout.FACE.start, None), [2, 5, 9, 12]):
         wanted = torch.zeros(model.num_keypoints, dtype=torch.bool)
         wanted[group] = True
         selected = model.selected_keypoints(blank, wanted, rotations)
@@ -126,7 +126,7 @@ def test_keypoint_forward_matches_on_the_open_model(open_model):
     vertices, _ = open_model.mesh_and_keypoints(params)
     assert (vertices - full.vertices).abs().max() < 1e-5
     body = torch.zeros(open_model.num_keypoints, dtype=torch.bool)
-    body[openpose.BODY] = True
+    body[layout.BODY] = True
     selected = open_model.selected_keypoints(params, body)
     assert (selected[:, body] - full.keypoints[:, body]).abs().max() < 1e-5 and not selected[:, ~body].any()
     # the body's points need neither the fingers nor the face: a shorter chain, fewer vertices

@@ -14,7 +14,7 @@ import torch
 
 from bodymodels.files import ModelFileError, find_model_file, read_model_file
 from bodymodels.layer import BodyModel, BodyParams
-from bodymodels.openpose import OPENPOSE
+from fileio.layout import OPENPOSE
 from tests.conftest import OPEN_FOLDER, randomize, synthetic_model_arrays
 
 
@@ -51,13 +51,18 @@ def test_loads_each_model_type(synthetic_folder, model_type, joints):
 
 
 def test_smpl_pose_moves_only_its_subtree(synthetic_folder):
+    """The synthetic SMPL skeleton is a chain (joint j's parent is j - 1): turning joint 21
+    (the right wrist, body_pose[60:63]) moves joints 22 and 23 and nothing above it."""
     model = BodyModel("smpl", "neutral", synthetic_folder("smpl"))
     params = model.zero_params(1)
-    params.body_pose[0, 3 * 22 - 3:] = 0.0
-    params.body_pose[0, 60:63] = torch.tensor([0.0, 0.0, 1.0])  # right wrist (joint 21)
+    params.body_pose[0, 60:63] = torch.tensor([0.0, 0.0, 1.0])
     out = model(params)
     rest = model(model.zero_params(1))
-    assert torch.allclose(out.joints[0, :21], rest.joints[0, :21], atol=1e-6)
+    assert torch.allclose(out.joints[0, :22], rest.joints[0, :22], atol=1e-6)
+    moved = (out.joints[0, 22:] - rest.joints[0, 22:]).norm(dim=-1)
+    offsets = (rest.joints[0, 22:] - rest.joints[0, 21]).norm(dim=-1)
+    # a 1 rad turn about the wrist moves each child by 2 sin(0.5) x its distance off the axis
+    assert bool((moved > 0.1 * offsets).all()) and bool((moved <= 2 * np.sin(0.5) * offsets + 1e-6).all())
 
 
 def test_legacy_pickle_with_chumpy_arrays_loads_without_chumpy(tmp_path, synthetic_folder):

@@ -157,7 +157,11 @@ def test_rules_for_other_model_types(synthetic_folder, model_type):
     joints = model.smpl.parents.shape[0]
     assert rules.allowed.shape == (joints, joints) and len(rules.parts) == len(model.faces)
     with torch.no_grad():
-        find_collisions(model(model.zero_params(2)).vertices, rules, CONFIG.cell_size)
+        pairs = find_collisions(model(model.zero_params(2)).vertices, rules, CONFIG.cell_size)
+    # the random test mesh crosses itself; only pairs of parts the rules allow are reported
+    assert len(pairs) > 0 and pairs.counts(2).tolist() == [len(pairs) // 2] * 2
+    parts = torch.as_tensor(rules.parts)
+    assert bool(torch.as_tensor(rules.allowed)[parts[pairs.first], parts[pairs.second]].all())
 
 
 @pytest.mark.slow
@@ -165,7 +169,7 @@ def test_fit_with_the_term_leaves_fewer_intersections(open_model):
     from fitting.config import load_config
     from fitting.fitter import Fitter
     from fitting.synthetic import case_targets, make_case
-    from priors.body_pose import make_body_pose_prior
+    from priors.factory import make_body_pose_prior
     from tests.conftest import REPO
 
     config = load_config(REPO / "cfg" / "fit_smplx.yaml")

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from bodymodels.openpose import BODY25_NAMES, OPENPOSE
+from fileio.layout import BODY25_NAMES, OPENPOSE
 from detect import mediapipe_map
 from detect.holistic import Crop, grow, overlap_fraction, paint, square_crop
 
@@ -112,7 +112,7 @@ def detections():
     pytest.importorskip("mediapipe")
     from detect.config import load_detect_config
     from detect.holistic import HolisticDetector
-    from fitting.images import read_image
+    from fileio.images import read_image
 
     with HolisticDetector(load_detect_config()) as detector:
         yield {path.name: (read_image(path), detector.detect(read_image(path)))

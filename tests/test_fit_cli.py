@@ -130,3 +130,57 @@ def test_max_people_and_missing_folder(tmp_path, quick_config):
     assert sorted(p.name for p in (output / "results" / "two_people").glob("*.npz")) == ["000.npz"]
     with pytest.raises(SystemExit, match="not a folder"):
         run(tmp_path / "missing", keypoints, output, quick_config)
+
+
+def png_header_only(path, width: int, height: int) -> None:
+    """A PNG whose header claims ``width`` x ``height`` pixels (what a huge photo looks like
+    to a reader before decoding)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+                     + chunk(b"IEND", b""))
+
+
+def test_bad_images_and_keypoints_are_reported_and_the_run_goes_on(tmp_path, quick_config):
+    images, keypoints = make_folder(tmp_path, ["single_front"])
+    png_header_only(images / "huge.png", 30_000, 30_000)
+    shutil.copy(keypoints / "single_front_keypoints.json", keypoints / "huge_keypoints.json")
+    shutil.copy(images / "single_front.png", images / "twin.png")  # two images, one stem
+    shutil.copy(images / "single_front.png", images / "twin.jpg")
+    shutil.copy(keypoints / "single_front_keypoints.json", keypoints / "twin_keypoints.json")
+    far = json.loads((keypoints / "single_front_keypoints.json").read_text())
+    far["people"][0]["pose_keypoints_2d"] = [1e12 if i % 3 != 2 else 0.9 for i in range(75)]
+    shutil.copy(images / "single_front.png", images / "far.png")
+    (keypoints / "far_keypoints.json").write_text(json.dumps(far))
+    output = tmp_path / "out"
+    assert run(images, keypoints, output, quick_config, "--no-overlay") == 1
+    summary = json.loads((output / "summary.json").read_text())
+    records = summary["images"]
+    assert records["single_front"]["status"] == "ok"  # the good image is fitted
+    assert records["huge"]["status"] == "failed" and "too large" in records["huge"]["reason"]
+    assert "huge.png" in records["huge"]["reason"]
+    assert records["twin"]["status"] == "failed" and "twin.jpg" in records["twin"]["reason"]
+    assert summary["ambiguous_stems"] == {"twin": [str(images / "twin.jpg"), str(images / "twin.png")]}
+    far_person = records["far"]["people"][0]
+    assert records["far"]["status"] == "skipped" and far_person["status"] == "skipped"
+    assert "far outside the image" in far_person["reason"]
+
+
+def test_missing_model_folder_and_unwritable_output_are_one_line(tmp_path, quick_config, capsys):
+    images, keypoints = make_folder(tmp_path, ["single_front"])
+    with pytest.raises(SystemExit) as missing:
+        run(images, keypoints, tmp_path / "out", quick_config, "--model-folder", str(tmp_path / "nowhere"))
+    message = str(missing.value)
+    assert "no smplx neutral model found" in message and str(tmp_path / "nowhere") in message
+    assert "\n" not in message
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "results").write_text("a file where the results folder should be")
+    with pytest.raises(SystemExit) as unwritable:
+        run(images, keypoints, blocked, quick_config)
+    assert str(blocked / "results") in str(unwritable.value) and "not a folder" in str(unwritable.value)

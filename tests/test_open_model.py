@@ -11,7 +11,7 @@ import pytest
 import smplx
 import torch
 
-from bodymodels.openpose import OPENPOSE
+from fileio.layout import OPENPOSE
 from bodymodels.skeleton import SMPLX_JOINT
 from tests.conftest import OPEN_FOLDER
 

@@ -10,7 +10,7 @@ from vposer import losses
 from vposer.checkpoint import CheckpointError, load_vposer, save_checkpoint
 from vposer.data import ClipError, downsample, load_dataset, mirror, read_clip
 from vposer.model import VPoser, VPoserShape
-from vposer.prior import VPoserPrior
+from priors.vposer_prior import VPoserPrior
 from vposer.training import LossWeights, load_train_config, loss_terms, train
 from tests.conftest import REPO
 
@@ -182,7 +182,7 @@ def test_training_writes_checkpoints_and_resumes(tmp_path):
 
 
 def test_shipped_prior_loads_and_decodes():
-    from priors.body_pose import make_body_pose_prior
+    from priors.factory import make_body_pose_prior
 
     prior = make_body_pose_prior("vposer", "default")
     assert isinstance(prior, VPoserPrior) and prior.latent_size == 32
@@ -191,3 +191,16 @@ def test_shipped_prior_loads_and_decodes():
     assert pose.shape == (2, 63) and torch.isfinite(pose).all()
     (pose.sum() + prior.penalty(latent).sum()).backward()
     assert latent.grad is not None and torch.isfinite(latent.grad).all()
+
+
+def test_train_vposer_on_the_corpus_writes_a_loadable_checkpoint(tmp_path):
+    import train_vposer
+
+    output = tmp_path / "corpus_run"
+    assert train_vposer.main(["--corpus", "--no-widened", "--epochs", "1", "--max-frames", "64", "--output",
+                              str(output), "--quiet"]) == 0
+    model, info = load_vposer(output)
+    metrics = info["metrics"]
+    assert metrics["train_frames"] == 128 and metrics["val_frames"] > 0  # 64 frames and their mirrors
+    assert all(not name.startswith("widened") for name in metrics["val_clips"])
+    assert model.decode(torch.zeros(2, model.latent_size)).shape == (2, 63)

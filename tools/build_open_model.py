@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from fitting.atomic import atomic_path, write_text_atomic
+from fileio.atomic import atomic_path, write_text_atomic
 from bodymodels.skeleton import NUM_SMPLX_JOINTS, SMPLX_JOINT, SMPLX_JOINT_NAMES, SMPLX_PARENTS
 from tools import anny_source, open_model_parts
 

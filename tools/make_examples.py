@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from bodymodels.layer import BodyModel
-from fitting import outputs
-from fitting.images import write_png
-from fitting.keypoints import PersonKeypoints, write_openpose
+from fileio import atomic
+from fileio.images import write_png
+from fileio.openpose_json import PersonKeypoints, write_openpose
 from fitting.synthetic import observe, sample_params
 from rendering.raster import MeshLayer, rasterize
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         image = rasterize(layers, matrix, IMAGE_SIZE, background=background(height, width)).image
         write_png(args.output / "images" / f"{stem}.png", image)
         write_openpose(args.output / "keypoints" / f"{stem}_keypoints.json", detections)
-        outputs.write_json(args.output / "ground_truth" / f"{stem}.json",
+        atomic.write_json(args.output / "ground_truth" / f"{stem}.json",
                            {"model": "open smplx neutral", "intrinsics": intrinsics.tolist(), "people": truth})
     print(f"wrote {len(SCENES)} examples under {args.output}")
 

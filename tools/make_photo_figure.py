@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fitting.atomic import atomic_path
-from fitting.images import read_image
-from fitting.keypoints import list_images, read_openpose
+from fileio.atomic import atomic_path
+from fileio.images import read_image
+from fileio.openpose_json import list_images, read_openpose
 from rendering.draw import draw_openpose
 
 

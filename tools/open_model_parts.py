@@ -13,8 +13,12 @@ import numpy as np
 
 def _fix_signs(components: np.ndarray) -> np.ndarray:
     """Flip each row so that its largest-magnitude entry is positive (SVD signs are
-    arbitrary and may differ between BLAS builds; this makes rebuilds reproducible)."""
-    signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
+    arbitrary and may differ between BLAS builds). A left-right symmetric component has two
+    mirrored extremes of equal size and opposite sign: ties within 1e-6 of the largest go to
+    the lowest index, so that round-off cannot pick the other one."""
+    magnitude = np.abs(components)
+    near_top = magnitude >= magnitude.max(axis=1, keepdims=True) * (1 - 1e-6)
+    signs = np.sign(components[np.arange(len(components)), near_top.argmax(axis=1)])
     return components * signs[:, None]
 
 

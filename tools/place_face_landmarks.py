@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from detect.mediapipe_map import FACE70_FROM_FACE_MESH, gather
-from fitting.images import write_png
+from fileio.images import write_png
 from rendering.draw import draw_points
 from rendering.raster import MeshLayer, look_at_camera, rasterize
 

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from bodymodels.layer import BodyModel, BodyParams
-from bodymodels.openpose import BODY
+from fileio.layout import BODY
 from bodymodels.skeleton import SMPLX_JOINT
-from fitting.images import write_png
+from fileio.images import write_png
 from rendering.draw import draw_label, draw_points
 from rendering.raster import MeshLayer, look_at_camera, rasterize
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from bodymodels.layer import BodyModel
-from fitting.images import write_png
+from fileio.images import write_png
 from rendering.draw import draw_label
 from rendering.raster import MeshLayer, look_at_camera, rasterize
 

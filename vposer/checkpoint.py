@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from fitting.atomic import atomic_path
+from fileio.atomic import atomic_path
 from vposer.model import VPoser, VPoserShape
 
 FORMAT = "bodyfit-vposer-1"

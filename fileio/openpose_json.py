@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bodymodels import openpose
-from fitting.atomic import write_text_atomic
+from fileio import layout
+from fileio.atomic import write_text_atomic
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 KEYPOINT_SUFFIX = "_keypoints.json"
@@ -36,7 +36,7 @@ class PersonKeypoints:
     face: np.ndarray
 
     def to_layout(self, use_face_contour: bool = False) -> np.ndarray:
-        """(K, 3) in bodyfit's order (``bodymodels.openpose``): body, hands, face 17-67,
+        """(K, 3) in bodyfit's order (``fileio.layout``): body, hands, face 17-67,
         then contour 0-16 if asked."""
         parts = [self.body, self.left_hand, self.right_hand, self.face[17:68]]
         if use_face_contour:
@@ -47,11 +47,11 @@ class PersonKeypoints:
     def from_layout(keypoints: np.ndarray) -> "PersonKeypoints":
         """Inverse of ``to_layout`` (face points that the layout lacks get confidence 0)."""
         face = np.zeros((70, 3))
-        face[17:68] = keypoints[openpose.FACE]
-        if len(keypoints) >= openpose.CONTOUR.stop:
-            face[:17] = keypoints[openpose.CONTOUR]
-        return PersonKeypoints(keypoints[openpose.BODY].copy(), keypoints[openpose.LEFT_HAND].copy(),
-                               keypoints[openpose.RIGHT_HAND].copy(), face)
+        face[17:68] = keypoints[layout.FACE]
+        if len(keypoints) >= layout.CONTOUR.stop:
+            face[:17] = keypoints[layout.CONTOUR]
+        return PersonKeypoints(keypoints[layout.BODY].copy(), keypoints[layout.LEFT_HAND].copy(),
+                               keypoints[layout.RIGHT_HAND].copy(), face)
 
 
 def _part(path: Path, person: int, key: str, values: object) -> np.ndarray:
@@ -110,11 +110,14 @@ def write_openpose(path: Path | str, people: list[PersonKeypoints]) -> None:
 
 @dataclass
 class ImageItem:
-    """An image and its keypoint file (None when there is none)."""
+    """An image and its keypoint file (None when there is none). ``conflict`` lists every
+    image of the folder that shares this stem when there are several (``a.png`` and
+    ``a.jpg``): which one the keypoints belong to cannot be told."""
 
     stem: str
     image: Path
     keypoints: Path | None
+    conflict: tuple[Path, ...] = ()
 
 
 def list_images(images: Path | str) -> list[Path]:
@@ -126,12 +129,17 @@ def list_images(images: Path | str) -> list[Path]:
 
 
 def match_images(images: Path | str, keypoints: Path | str) -> list[ImageItem]:
-    """Pairs each image with ``<stem>_keypoints.json`` in ``keypoints``."""
+    """Pairs each image with ``<stem>_keypoints.json`` in ``keypoints``; one item per stem
+    (images sharing a stem are one item with ``conflict`` set)."""
     keypoints = Path(keypoints)
     if not keypoints.is_dir():
         raise FileNotFoundError(f"{keypoints}: not a folder of keypoint files")
-    items = []
+    by_stem: dict[str, list[Path]] = {}
     for image in list_images(images):
-        candidate = keypoints / f"{image.stem}{KEYPOINT_SUFFIX}"
-        items.append(ImageItem(image.stem, image, candidate if candidate.is_file() else None))
+        by_stem.setdefault(image.stem, []).append(image)
+    items = []
+    for stem, paths in by_stem.items():
+        candidate = keypoints / f"{stem}{KEYPOINT_SUFFIX}"
+        conflict = tuple(paths) if len(paths) > 1 else ()
+        items.append(ImageItem(stem, paths[0], candidate if candidate.is_file() else None, conflict))
     return items

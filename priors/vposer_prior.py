@@ -29,6 +29,10 @@ class VPoserPrior(BodyPosePrior):
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         return self.vposer.decode(latent)
 
+    def encode(self, body_pose: torch.Tensor) -> torch.Tensor:
+        """(B, 32) the posterior's mean for ``body_pose`` (B, 63)."""
+        return self.vposer.encode(body_pose).mean
+
     def decode_rotations(self, latent: torch.Tensor) -> torch.Tensor:
         return self.vposer.decode_rotations(latent)
 

@@ -1,0 +1,2 @@
+"""The bottom layer: keypoint layout and file formats (OpenPose JSON, images), atomic writes,
+typed configuration from YAML. It imports nothing else of bodyfit."""

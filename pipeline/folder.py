@@ -1,0 +1,68 @@
+"""Fitting a folder of images: each image prepared into person tasks, tasks queued and fitted
+in batches (people of several images together, one body model per batch), fits handed to the
+result writer as each batch finishes."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fileio.openpose_json import ImageItem
+from fitting.engine import ModelBank, TaskQueue, fit_batch
+from fitting.tasks import ModelKey, PersonTask
+from pipeline.prepare import PreparedImage, prepare_image
+from pipeline.results import ResultWriter
+
+log = logging.getLogger("bodyfit")
+
+
+@dataclass
+class FolderOptions:
+    focal_length: str | float = "auto"
+    max_people: int | None = None
+    batch_size: int = 64
+
+
+def check_output_folder(output: Path, overlay: bool) -> None:
+    """Creates the output folders; ``OSError`` with one line naming what cannot be written."""
+    folders = [output, output / "results", output / "meshes"] + ([output / "images"] if overlay else [])
+    for folder in folders:
+        if folder.exists() and not folder.is_dir():
+            raise OSError(f"{folder}: exists and is not a folder, so results cannot be written there")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / ".bodyfit-write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as error:
+            raise OSError(f"{folder}: cannot write results there ({error.strerror or error})") from error
+
+
+def _prepare(item: ImageItem, bank: ModelBank, model: ModelKey, options: FolderOptions) -> PreparedImage:
+    try:
+        return prepare_image(item, bank.config(model), model, options.focal_length, options.max_people)
+    except Exception as error:  # noqa: BLE001 - an unforeseen problem with one image: record it, go on
+        log.exception("%s: unexpected error while reading", item.stem)
+        return PreparedImage(item, {"image": str(item.image), "people": [], "status": "failed",
+                                    "reason": f"unexpected error while reading: {error!r}"})
+
+
+def fit_folder(items: list[ImageItem], bank: ModelBank, model: ModelKey, writer: ResultWriter,
+               options: FolderOptions) -> None:
+    """Fits every person of ``items`` with ``model`` and writes the results through ``writer``."""
+    queue = TaskQueue(options.batch_size)
+
+    def run(batch: list[PersonTask]) -> None:
+        writer.consume(fit_batch(bank, batch))
+
+    for item in items:
+        started = time.perf_counter()
+        prepared = _prepare(item, bank, model, options)
+        writer.expect(prepared, started)
+        for task in prepared.tasks:
+            full = queue.push(task)
+            if full is not None:
+                run(full)
+    for batch in queue.drain():
+        run(batch)

@@ -1,0 +1,69 @@
+"""From an image and its keypoint file to person tasks, or a record saying why not.
+
+One bad image never stops a run: every problem with an image or its keypoints ends as a
+failed record naming the file and the problem.
+
+Shapes: K keypoints.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fileio.images import ImageError, read_image_size
+from fileio.openpose_json import ImageItem, KeypointFileError, read_openpose
+from fitting.camera import Intrinsics, resolve_intrinsics
+from fitting.config import FitConfig
+from fitting.tasks import ModelKey, PersonTask, build_task
+
+log = logging.getLogger("bodyfit")
+
+
+@dataclass
+class PreparedImage:
+    """An image read and checked: its intrinsics, its people's tasks and the record of those
+    that were skipped (``record["people"]``); ``failed`` when the image cannot be fitted."""
+
+    item: ImageItem
+    record: dict[str, Any]
+    intrinsics: Intrinsics | None = None
+    tasks: list[PersonTask] = field(default_factory=list)
+    people_in_file: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.record.get("status") == "failed"
+
+
+def prepare_image(item: ImageItem, config: FitConfig, model: ModelKey, focal_length: str | float,
+                  max_people: int | None) -> PreparedImage:
+    """Reads ``item``'s image size and keypoints and builds one task per fittable person."""
+    prepared = PreparedImage(item, {"image": str(item.image), "people": []})
+    try:
+        if item.conflict:
+            raise ValueError(f"{', '.join(str(p) for p in item.conflict)} share the stem {item.stem!r} and one "
+                             f"keypoint file: rename all but one")
+        height, width = read_image_size(item.image)
+        if item.keypoints is None:
+            raise KeypointFileError(f"{item.image}: no keypoint file {item.stem}_keypoints.json")
+        people = read_openpose(item.keypoints, allow_empty=True)
+        prepared.intrinsics = resolve_intrinsics(item.image, width, height, focal_length)
+    except (ImageError, KeypointFileError, ValueError) as error:
+        prepared.record.update(status="failed", reason=str(error))
+        log.warning("%s: failed: %s", item.stem, error)
+        return prepared
+    intrinsics = prepared.intrinsics
+    prepared.record["intrinsics"] = {"fx": intrinsics.fx, "fy": intrinsics.fy, "cx": intrinsics.cx,
+                                     "cy": intrinsics.cy, "source": intrinsics.source}
+    prepared.record["image_size"] = [height, width]
+    for index, person in enumerate(people[:max_people]):
+        task, reason = build_task(person.to_layout(), intrinsics.as_array(), (height, width), config,
+                                  item.stem, index, model)
+        if task is None:
+            log.info("%s person %d skipped: %s", item.stem, index, reason)
+            prepared.record["people"].append({"index": index, "status": "skipped", "reason": reason})
+        else:
+            prepared.tasks.append(task)
+    prepared.people_in_file = len(people)
+    return prepared

@@ -1,0 +1,158 @@
+"""Image bookkeeping as a consumer of person fits keyed by image id: each person's parameters
+and mesh are written as their fit arrives; once all of an image's people are in, its overlay
+and its record (``image.json``, written last, so that a rerun resumes after it).
+
+Layout under the output folder:
+``results/<image>/<pid:03d>.npz``, ``results/<image>/image.json``, ``meshes/<image>/<pid:03d>.obj``,
+``images/<image>.png``, ``summary.json``, ``config.yaml``. Every file is written atomically.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from fileio.atomic import write_json, write_npz, write_obj
+from fileio.images import ImageError, read_image, write_png
+from fileio.layout import BODY
+from fitting.tasks import ModelKey, PersonFit
+from pipeline.prepare import PreparedImage
+from rendering.overlay import render_overlay
+
+log = logging.getLogger("bodyfit")
+
+# (image id, its record) -> None; called as each image's record is written
+ImageDone = Callable[[str, dict[str, Any]], None]
+# body-model key -> its (F, 3) faces
+FacesOf = Callable[[ModelKey], np.ndarray]
+
+
+@dataclass
+class _Pending:
+    prepared: PreparedImage
+    started: float
+    waiting: int
+    meshes: dict[int, tuple[np.ndarray, ModelKey]] = field(default_factory=dict)
+
+
+class ResultWriter:
+    """Writes fits under ``output`` as they arrive; ``faces_of`` gives a body model's faces
+    for meshes and overlays; ``on_image_done`` hears of each finished image."""
+
+    def __init__(self, output: Path, faces_of: FacesOf, overlay: bool = True,
+                 on_image_done: ImageDone | None = None) -> None:
+        self.output, self.faces_of, self.overlay, self.on_image_done = Path(output), faces_of, overlay, on_image_done
+        self._pending: dict[str, _Pending] = {}
+
+    def has_record(self, image_id: str) -> bool:
+        return record_path(self.output, image_id).is_file()
+
+    def expect(self, prepared: PreparedImage, started: float) -> None:
+        """Registers an image whose tasks are about to be fitted; an image with none (failed,
+        nobody, everyone skipped) is finished at once."""
+        if prepared.failed or not prepared.tasks:
+            self._finish(_Pending(prepared, started, 0))
+            return
+        self._pending[prepared.item.stem] = _Pending(prepared, started, len(prepared.tasks))
+
+    def consume(self, fits: list[PersonFit]) -> None:
+        """Writes each fit and finishes the images that are now complete."""
+        for fit in fits:
+            pending = self._pending[fit.image_id]
+            pending.prepared.record["people"].append(self._write_person(fit, pending.prepared))
+            if fit.status == "ok":
+                pending.meshes[fit.person_index] = (fit.vertices, fit.model)
+            pending.waiting -= 1
+            if pending.waiting == 0:
+                self._finish(self._pending.pop(fit.image_id))
+
+    def _write_person(self, fit: PersonFit, prepared: PreparedImage) -> dict[str, Any]:
+        """The person's npz and obj; their entry in the image record."""
+        if fit.status != "ok":
+            return {"index": fit.person_index, "status": fit.status, "reason": fit.reason}
+        intrinsics = prepared.intrinsics
+        arrays = {
+            **fit.params,
+            "focal_length": np.array([intrinsics.fx, intrinsics.fy]),
+            "camera_center": np.array([intrinsics.cx, intrinsics.cy]),
+            "camera_rotation": np.eye(3), "camera_translation": np.zeros(3),
+            "vertices": fit.vertices, "joints": fit.joints, "keypoints_3d": fit.keypoints_3d[BODY],
+            "keypoints_2d": fit.keypoints_2d,
+            "gender": np.array(fit.model.gender), "model_type": np.array(fit.model.model_type),
+            "loss": np.array(fit.loss), "reprojection_error_px": np.array(fit.reprojection_error_px),
+            "turned": np.array(fit.turned), "time_s": np.array(fit.time_s),
+        }
+        entry = {"index": fit.person_index, "status": "ok", "loss": fit.loss,
+                 "reprojection_error_px": fit.reprojection_error_px, "turned": fit.turned, "time_s": fit.time_s,
+                 "model_type": fit.model.model_type, "gender": fit.model.gender}
+        if fit.intersecting_pairs is not None:
+            arrays["intersecting_pairs"] = np.array(fit.intersecting_pairs)
+            entry["intersecting_pairs"] = fit.intersecting_pairs
+        write_npz(self.output / "results" / fit.image_id / f"{fit.person_index:03d}.npz", arrays)
+        write_obj(self.output / "meshes" / fit.image_id / f"{fit.person_index:03d}.obj", fit.vertices,
+                  self.faces_of(fit.model))
+        return entry
+
+    def _finish(self, pending: _Pending) -> None:
+        prepared = pending.prepared
+        record, stem = prepared.record, prepared.item.stem
+        if not prepared.failed:
+            record.update(image_status(record["people"], prepared.people_in_file))
+        record["people"].sort(key=lambda p: p["index"])
+        if pending.meshes and self.overlay:
+            self._write_overlay(prepared, pending.meshes)
+        record["time_s"] = time.perf_counter() - pending.started
+        write_json(record_path(self.output, stem), record)
+        if self.on_image_done is not None:
+            self.on_image_done(stem, record)
+
+    def _write_overlay(self, prepared: PreparedImage, meshes: dict[int, tuple[np.ndarray, ModelKey]]) -> None:
+        try:
+            pixels = read_image(prepared.item.image)
+        except ImageError as error:  # the file changed since it was read: the fits stand
+            log.warning("%s: no overlay: %s", prepared.item.stem, error)
+            return
+        people = [meshes[index] for index in sorted(meshes)]
+        faces = {key: self.faces_of(key) for _, key in people}
+        if len(faces) > 1:  # meshes of different topologies: draw them in turn
+            for vertices, key in people:
+                pixels = render_overlay(pixels, [vertices], faces[key], prepared.intrinsics.as_array())
+        else:
+            pixels = render_overlay(pixels, [v for v, _ in people], next(iter(faces.values())),
+                                    prepared.intrinsics.as_array())
+        write_png(self.output / "images" / f"{prepared.item.stem}.png", pixels)
+
+
+def record_path(output: Path, image_id: str) -> Path:
+    """Where an image's record lives; written last, so its presence means the image is done."""
+    return Path(output) / "results" / image_id / "image.json"
+
+
+def image_status(people: list[dict[str, Any]], people_in_file: int) -> dict[str, str]:
+    """The image's status and reason from its people's entries."""
+    if people_in_file == 0:
+        return {"status": "skipped", "reason": "nobody in the keypoint file"}
+    if any(p["status"] == "ok" for p in people):
+        return {"status": "ok"}
+    failed = [p for p in people if p["status"] == "failed"]
+    if failed:
+        return {"status": "failed", "reason": failed[0]["reason"]}
+    return {"status": "skipped", "reason": "no person with enough usable body keypoints"}
+
+
+def summarise(output: Path, stems: list[str], seconds: float, notes: dict[str, Any] | None = None) -> dict:
+    """The run's summary from every image's record under ``output`` (including those of
+    earlier runs)."""
+    images, counts, people = {}, {"ok": 0, "skipped": 0, "failed": 0}, 0
+    for stem in stems:
+        path = record_path(output, stem)
+        record = json.loads(path.read_text()) if path.is_file() else {"status": "failed", "reason": "not processed"}
+        images[stem] = record
+        counts[record["status"]] += 1
+        people += sum(p["status"] == "ok" for p in record.get("people", []))
+    return {"counts": counts, "people_fitted": people, "run_seconds": seconds, **(notes or {}), "images": images}
