@@ -78,6 +78,33 @@ def find_clips(folder: Path) -> list[Path]:
     return files
 
 
+@dataclass
+class PoseDataset:
+    """Training and validation body poses, split by clip, and the clip names of each."""
+
+    train: np.ndarray  # (N, 63) float32, mirrored copies included when asked
+    val: np.ndarray    # (M, 63) float32
+    train_clips: list[str]
+    val_clips: list[str]
+
+
+def dataset_from_clips(train: list[Clip], val: list[Clip], target_rate: float, use_mirror: bool,
+                       max_frames: int | None = None) -> PoseDataset:
+    """A PoseDataset from clips already split (e.g. the motion corpus's train and heldout):
+    downsampled to ``target_rate``; at most ``max_frames`` training frames (evenly spaced,
+    before mirroring) when given; mirrored copies of the training frames added."""
+    if not train:
+        raise ValueError("no training clips")
+    train_poses = np.concatenate([downsample(clip, target_rate) for clip in train])
+    if max_frames is not None and len(train_poses) > max_frames:
+        train_poses = train_poses[np.linspace(0, len(train_poses) - 1, max_frames).round().astype(int)]
+    if use_mirror:
+        train_poses = np.concatenate([train_poses, mirror(train_poses)])
+    val_poses = np.concatenate([downsample(clip, target_rate) for clip in val]) if val else np.zeros((0, 63))
+    return PoseDataset(train_poses.astype(np.float32), val_poses.astype(np.float32),
+                       [c.name for c in train], [c.name for c in val])
+
+
 def load_dataset(folder: Path, target_rate: float, validation_fraction: float, use_mirror: bool,
                  seed: int) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """Training and validation poses (N, 63), split by clip, and the clip names of each."""

@@ -16,11 +16,11 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from fitting.atomic import write_text_atomic
-from fitting.config import build_dataclass
+from fileio.atomic import write_text_atomic
+from fileio.config import build_dataclass
 from vposer import losses
 from vposer.checkpoint import save_checkpoint
-from vposer.data import load_dataset
+from vposer.data import PoseDataset, load_dataset
 from vposer.model import NUM_JOINTS, VPoser, VPoserShape
 
 
@@ -110,11 +110,16 @@ def evaluate(model: VPoser, poses: torch.Tensor, samples: int, generator: torch.
     return metrics
 
 
-def train(config: VPoserTrainConfig, data: Path, output: Path, device: torch.device,
+def train(config: VPoserTrainConfig, data: Path | PoseDataset, output: Path, device: torch.device,
           resume: bool = True, progress: bool = True) -> dict[str, Any]:
-    """Trains (or resumes) into ``output``; returns the final metrics."""
-    train_np, val_np, train_clips, val_clips = load_dataset(
-        data, config.data.target_frame_rate, config.data.validation_fraction, config.data.mirror, config.data.seed)
+    """Trains (or resumes) into ``output`` on a folder of clips (split by ``config.data``) or
+    on a PoseDataset already split; returns the final metrics."""
+    if isinstance(data, PoseDataset):
+        train_np, val_np, train_clips, val_clips = data.train, data.val, data.train_clips, data.val_clips
+    else:
+        train_np, val_np, train_clips, val_clips = load_dataset(
+            data, config.data.target_frame_rate, config.data.validation_fraction, config.data.mirror,
+            config.data.seed)
     train_poses = torch.as_tensor(train_np, device=device)
     val_poses = torch.as_tensor(val_np, device=device)
     model = VPoser(config.model).to(device)
