@@ -20,11 +20,10 @@ stdout and, with ``--output``, to summary.md and summary.json beside one JSON fi
 overlays of the worst cases.
 
 The default 256 cases leave about 50 cases in each of the smallest bins (truncated 20 %, back
-views 25 %) and should take two to three minutes per prior at batch 64 on the 2-core CPU (an
-estimate, not yet measured: 0.4 s a person on the older synthetic cases, more here where half
-the cases are side views fitted both ways), so three priors with ``--oracle`` stay near 15 minutes; the held-out corpus holds
-about 290 frames at the 10 fps the cases sample (580 with mirrors), so many more cases would
-mostly repeat poses under other cameras.
+views 25 %). Measured on the 2-core CPU at batch 64: about 0.8-0.9 s a person with VPoser and
+1.7 with the L2 prior, so about four minutes per VPoser prior; the held-out corpus holds a few
+hundred frames at the 10 fps the cases sample (twice that with mirrors), so many more cases
+would mostly repeat poses under other cameras.
 """
 from __future__ import annotations
 

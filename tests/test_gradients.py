@@ -48,6 +48,14 @@ def test_each_rows_loss_and_gradient_depend_on_that_row_alone(open_model):
     assert not torch.isclose(again[2], values[2])
     (moved_gradient,) = torch.autograd.grad(again[0], moved)
     assert torch.allclose(moved_gradient[0], gradient[0], rtol=1e-5, atol=1e-6)
+    # nor on another person's keypoints and confidences
+    other = targets.keypoints.clone()
+    other[2] += 25.0
+    confidence = targets.confidence.clone()
+    confidence[2] *= 0.3
+    targets = dataclasses.replace(targets, keypoints=other, confidence=confidence)
+    changed = losses(x)
+    assert torch.allclose(changed[[0, 1, 3]], values[[0, 1, 3]], rtol=1e-6)
 
 
 def test_reprojection_term_gradient_in_float64():
