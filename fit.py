@@ -112,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     if args.batch_size < 1:
         raise SystemExit(f"fit.py: --batch-size must be at least 1, got {args.batch_size}")
+    if args.max_people is not None and args.max_people < 1:
+        raise SystemExit(f"fit.py: --max-people must be at least 1, got {args.max_people}")
     try:
         check_output_folder(args.output, not args.no_overlay)
     except OSError as error:
@@ -147,10 +149,10 @@ def run_folder(args: argparse.Namespace, bank: ModelBank, key: ModelKey, items: 
             bar.set_postfix_str(f"{stem}: {record['status']}")
 
         writer = ResultWriter(args.output, lambda k: bank.model(k).faces, not args.no_overlay, done)
-        todo = [item for item in items if args.overwrite or not writer.has_record(item.stem)]
+        todo = [item for item in items if args.overwrite or not writer.is_done(item.stem)]
         if len(todo) < len(items):
-            logging.info("%d of %d images already have results (use --overwrite to redo)",
-                         len(items) - len(todo), len(items))
+            logging.info("%d of %d images already have results (use --overwrite to redo them; failed ones "
+                         "are retried)", len(items) - len(todo), len(items))
         bar.reset(total=len(todo))
         options = FolderOptions(args.focal_length, args.max_people, args.batch_size)
         fit_folder(todo, bank, key, writer, options)

@@ -2,7 +2,7 @@
 
     python benchmarks/accuracy.py [--cases 256] [--priors l2_angles default PATH] [--oracle] [--output DIR]
 
-Cases come from ``fitting.realistic_cases``: held-out motion-corpus poses with their real tilt
+Cases come from ``benchmarks.realistic_cases``: held-out motion-corpus poses with their real tilt
 and bending and any heading, handheld or raised cameras (pitch -30..20 deg, roll +-10, 18-85
 mm equivalent lenses), bodies filling 40-90 % of a 1280 x 960 or 960 x 1280 frame, a fifth cut
 by the border, keypoint noise of 1-2 % of the body's height (2-3x on hands and face), hidden
@@ -47,7 +47,7 @@ from fitting.camera import default_focal  # noqa: E402
 from fitting.config import FitConfig, load_config  # noqa: E402
 from fitting.engine import ModelBank, fit_tasks  # noqa: E402
 from fitting.metrics import mpjpe, pa_mpjpe, procrustes_align  # noqa: E402
-from fitting.realistic_cases import VIEWS, CaseDistribution, RealisticCase, inside_image, make_cases  # noqa: E402
+from benchmarks.realistic_cases import VIEWS, CaseDistribution, RealisticCase, inside_image, make_cases  # noqa: E402
 from fitting.tasks import PersonFit, build_task  # noqa: E402
 from rendering.draw import draw_label, draw_openpose  # noqa: E402
 from rendering.overlay import render_overlay  # noqa: E402

@@ -30,9 +30,6 @@ class Intrinsics:
     cy: float
     source: str
 
-    def as_tensor(self) -> torch.Tensor:
-        return torch.tensor([self.fx, self.fy, self.cx, self.cy])
-
     def as_array(self) -> np.ndarray:
         """(4,) fx, fy, cx, cy."""
         return np.array([self.fx, self.fy, self.cx, self.cy])

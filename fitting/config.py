@@ -94,6 +94,7 @@ def parse_config(data: dict, where: str = "config") -> FitConfig:
 
 
 OPTIMIZERS = ("batched_lbfgs", "lbfgs")
+INITIALIZER_NAMES = ("rest",)  # fitting.initializers.INITIALIZERS (checked there)
 
 
 def validate(config: FitConfig, where: str) -> None:
@@ -104,6 +105,8 @@ def validate(config: FitConfig, where: str) -> None:
     if config.translation_init not in ("similar_triangles", "least_squares"):
         raise ValueError(f"{where}: translation_init must be 'similar_triangles' or 'least_squares', "
                          f"got {config.translation_init!r}")
+    if config.init not in INITIALIZER_NAMES:
+        raise ValueError(f"{where}: init must be one of {INITIALIZER_NAMES}, got {config.init!r}")
     if config.keypoint_margin < 0:
         raise ValueError(f"{where}: keypoint_margin must be at least 0, got {config.keypoint_margin}")
     for name in config.ignored_keypoints + config.camera.keypoints:

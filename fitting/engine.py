@@ -96,6 +96,9 @@ class TaskQueue:
 def fit_batch(bank: ModelBank, tasks: list[PersonTask]) -> list[PersonFit]:
     """Fits ``tasks`` (one body model) together. An internal error fails the batch's people
     with the error as reason, rather than stopping a run over thousands of images."""
+    models = {task.model for task in tasks}
+    if len(models) != 1:
+        raise ValueError(f"a batch is fitted with one body model, got {sorted(models)}")
     start = time.perf_counter()
     try:
         fitter = bank.fitter(tasks[0].model)
@@ -139,16 +142,18 @@ def fit_tasks(tasks: list[PersonTask], bank: ModelBank, batch_size: int = 64,
     returns their fits in the order of ``tasks``. ``on_batch`` sees each batch's fits as it
     finishes."""
     queue, fits = TaskQueue(batch_size), {}
-    position = {id(task): index for index, task in enumerate(tasks)}
+    positions: dict[ModelKey, list[int]] = {}  # per model, the task indices in queue order
 
     def run(batch: list[PersonTask]) -> None:
         done = fit_batch(bank, batch)
-        for task, fit in zip(batch, done):
-            fits[position[id(task)]] = fit
+        order = positions[batch[0].model]
+        for fit in done:
+            fits[order.pop(0)] = fit
         if on_batch is not None:
             on_batch(done)
 
-    for task in tasks:
+    for index, task in enumerate(tasks):
+        positions.setdefault(task.model, []).append(index)
         full = queue.push(task)
         if full is not None:
             run(full)

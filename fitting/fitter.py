@@ -47,6 +47,18 @@ def _select(params: BodyParams, rows: torch.Tensor) -> BodyParams:
     return BodyParams(**{name: value[rows] for name, value in params.as_dict().items()})
 
 
+def _merge_stage_logs(per_start: list[list[StageLog]]) -> list[StageLog]:
+    """One log per stage over starts fitted one at a time: evaluations and seconds summed,
+    recorded keypoints (one row per start) concatenated."""
+    merged = []
+    for logs in zip(*per_start):
+        keypoints = None if logs[0].keypoints is None else torch.cat([log.keypoints for log in logs])
+        total = OptimizeLog(sum(log.log.loss for log in logs), sum(log.log.evaluations for log in logs),
+                            max(log.log.steps for log in logs), sum(log.log.seconds for log in logs))
+        merged.append(StageLog(logs[0].name, total, keypoints))
+    return merged
+
+
 def _cat_params(parts: list[BodyParams]) -> BodyParams:
     return BodyParams(**{name: torch.cat([p.as_dict()[name] for p in parts]) for name in parts[0].as_dict()})
 
@@ -69,8 +81,10 @@ class Fitter:
 
     def fit(self, targets: Targets, initial: Sequence[InitialParams | None] | None = None,
             record_stages: bool = False) -> FitResult:
-        """Fits every person of ``targets``; ``initial`` (one entry per person, None for the
-        initialiser's own start) holds parameters a person starts from."""
+        """Fits every person of ``targets`` (B rows: keypoints (B, K, 2), confidence (B, K),
+        intrinsics (B, 4), data weight (B,)); ``initial`` (B entries, None for the
+        initialiser's own start) holds parameters (name -> (D,)) a person starts from. With
+        ``record_stages`` each stage log keeps the keypoints (B, K, 3) after it."""
         batch = targets.keypoints.shape[0]
         initial = list(initial) if initial is not None else [None] * batch
         if len(initial) != batch:
@@ -90,17 +104,17 @@ class Fitter:
             results.append(self._fit_starts(targets.index(starts.rows[one]), starts.variables.index(one),
                                             record_stages))
         combined = FitResult(_cat_params([r.params for r in results]), torch.cat([r.loss for r in results]),
-                             starts.turned.clone(),
-                             [StageLog(f"start{i}/{s.name}", s.log) for i, r in enumerate(results) for s in r.stages])
+                             starts.turned.clone(), _merge_stage_logs([r.stages for r in results]))
         return self._best_per_person(combined, starts, targets.keypoints.shape[0])
 
     def _best_per_person(self, result: FitResult, starts: Starts, batch: int) -> FitResult:
         """Per person, the start with the lowest loss (the first on a tie)."""
         best = torch.full((batch,), -1, dtype=torch.long, device=result.loss.device)
         best_loss = torch.full((batch,), float("inf"), dtype=result.loss.dtype, device=result.loss.device)
+        loss = torch.where(torch.isfinite(result.loss), result.loss, torch.full_like(result.loss, float("inf")))
         for index, row in enumerate(starts.rows.tolist()):
-            if best[row] < 0 or bool(result.loss[index] < best_loss[row]):
-                best[row], best_loss[row] = index, result.loss[index]
+            if best[row] < 0 or bool(loss[index] < best_loss[row]):
+                best[row], best_loss[row] = index, loss[index]
         stages = [StageLog(s.name, s.log, None if s.keypoints is None else s.keypoints[best]) for s in result.stages]
         return FitResult(_select(result.params, best), result.loss[best], starts.turned[best], stages)
 

@@ -7,8 +7,9 @@ keeps each person's lowest-loss fit.
 - ``rest`` (SMPLify-X): the rest pose and mean shape facing the camera, translation by
   similar triangles on the torso; side views (shoulders closer than ``flip_shoulder_px``)
   also start turned by 180 degrees about the vertical axis.
-- A person whose task carries initial parameters starts from them, once (the pose through
-  the prior's encoder; a missing translation by similar triangles from that pose).
+- A person whose task carries initial parameters starts from them (the pose through the
+  prior's encoder; a missing translation by similar triangles from that pose); with a
+  carried ``global_orient`` it starts once, without the turned start.
 
 Shapes: B people, S starts, K keypoints.
 """
@@ -95,7 +96,7 @@ def _carry_initial(variables: Variables, prior: BodyPosePrior, row: int, initial
         if name in initial:
             target = getattr(variables, field)
             value = torch.as_tensor(np.asarray(initial[name]), dtype=target.dtype, device=target.device)
-            width = min(len(value), target.shape[1])
+            width = min(len(value), target.shape[1])  # betas / expression: cut to the model's
             target[row, :width] = value[:width]
     if "body_pose" in initial:
         pose = torch.as_tensor(np.asarray(initial["body_pose"]), dtype=variables.latent.dtype,
@@ -128,15 +129,16 @@ def rest_variables(model: BodyModel, prior: BodyPosePrior, config: FitConfig, ta
 def rest_starts(model: BodyModel, prior: BodyPosePrior, config: FitConfig, targets: Targets,
                 initial: Sequence[InitialParams | None]) -> Starts:
     """The ``rest`` initialiser (see the module docstring): every person facing the camera
-    (or from the parameters their task carries), then the side views turned."""
+    (or from the parameters their task carries), then the side views turned (but not those
+    whose task carries an orientation). ``targets`` of B people; ``initial`` one entry each."""
     batch = targets.keypoints.shape[0]
-    carried = torch.tensor([params is not None for params in initial], dtype=torch.bool,
-                           device=targets.keypoints.device)
+    carried = torch.tensor([params is not None and "global_orient" in params for params in initial],
+                           dtype=torch.bool, device=targets.keypoints.device)
     flip_rows = (needs_flip(targets, config) & ~carried).nonzero().squeeze(1)
     rows = torch.cat([torch.arange(batch, device=flip_rows.device), flip_rows])
     orientation = torch.cat([_orientations(model, FACING_CAMERA, batch), _orientations(model, FACING_AWAY, len(flip_rows))])
     variables = rest_variables(model, prior, config, targets.index(rows), orientation,
-                               list(initial) + [None] * len(flip_rows))
+                               [initial[row] for row in rows.tolist()])
     turned = torch.arange(len(rows), device=rows.device) >= batch
     return Starts(rows, variables, turned)
 
@@ -146,6 +148,7 @@ INITIALIZERS: dict[str, Initializer] = {"rest": rest_starts}
 
 
 def get_initializer(name: str) -> Initializer:
+    """The initialiser ``init: <name>`` names."""
     if name not in INITIALIZERS:
         raise ValueError(f"unknown initialiser {name!r}; known: {sorted(INITIALIZERS)}")
     return INITIALIZERS[name]

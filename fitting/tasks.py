@@ -19,6 +19,9 @@ from fitting.objective import Targets
 
 MODEL_TYPES = ("smpl", "smplh", "smplx")
 GENDERS = ("neutral", "male", "female")
+# Parameters a task may carry as its start: name -> width (None: any, cut to the model's).
+INITIAL_WIDTHS = {"global_orient": 3, "body_pose": 63, "transl": 3, "betas": None, "expression": None,
+                  "left_hand_pose": 45, "right_hand_pose": 45, "jaw_pose": 3}
 
 
 @dataclass(frozen=True, order=True)
@@ -87,6 +90,7 @@ class PersonFit:
 
     @staticmethod
     def failed(task: PersonTask, reason: str) -> "PersonFit":
+        """The fit of ``task`` that could not be made, with the reason."""
         return PersonFit(task.image_id, task.person_index, task.model, "failed", reason,
                          track_id=task.track_id, frame_index=task.frame_index)
 
@@ -102,13 +106,40 @@ def usable_keypoints(keypoints: np.ndarray, image_size: tuple[int, int], config:
     return np.isfinite(keypoints).all(axis=1) & (confidence > config.confidence_threshold) & inside
 
 
+def check_initial(initial: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    """``initial`` as float arrays, each (D,); ``ValueError`` naming an unknown parameter, a
+    wrong width or a value that is not finite."""
+    if initial is None:
+        return None
+    checked = {}
+    for name, value in initial.items():
+        if name not in INITIAL_WIDTHS:
+            raise ValueError(f"initial: unknown parameter {name!r}; known: {sorted(INITIAL_WIDTHS)}")
+        array = np.asarray(value, dtype=np.float64)
+        width = INITIAL_WIDTHS[name]
+        if array.ndim != 1 or (width is not None and len(array) != width):
+            raise ValueError(f"initial: {name} must be ({width if width else 'D'},), got {array.shape}")
+        if not np.isfinite(array).all():
+            raise ValueError(f"initial: {name} has NaN or infinite values")
+        checked[name] = array
+    return checked
+
+
 def build_task(keypoints: np.ndarray, intrinsics: np.ndarray, image_size: tuple[int, int], config: FitConfig,
                image_id: str, person_index: int, model: ModelKey | None = None,
-               **identity) -> tuple[PersonTask | None, str]:
-    """A task from one person's keypoints (K, 3) in the model's layout, or (None, why it
-    cannot be fitted): unusable points get confidence 0; a person left with fewer than
-    ``min_body_keypoints`` body points is skipped. ``identity``: ``initial``, ``track_id``,
-    ``frame_index``."""
+               initial: dict[str, np.ndarray] | None = None, track_id: int | None = None,
+               frame_index: int | None = None) -> tuple[PersonTask | None, str]:
+    """A task from one person's keypoints (K, 3: x, y, confidence) in the model's layout,
+    ``intrinsics`` (4,) and ``image_size`` (height, width), or (None, why it cannot be
+    fitted): unusable points get confidence 0; a person left with fewer than
+    ``min_body_keypoints`` body points is skipped. ``initial`` (name -> (D,), see
+    ``INITIAL_WIDTHS``) is checked here: ``ValueError`` for unknown names or wrong widths."""
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    if keypoints.ndim != 2 or keypoints.shape[1] != 3:
+        raise ValueError(f"keypoints must be (K, 3), got {keypoints.shape}")
+    if np.shape(intrinsics) != (4,):
+        raise ValueError(f"intrinsics must be (4,) fx, fy, cx, cy, got {np.shape(intrinsics)}")
+    initial = check_initial(initial)
     usable = usable_keypoints(keypoints, image_size, config)
     seen = int(usable[BODY].sum())
     if seen < config.min_body_keypoints:
@@ -120,12 +151,13 @@ def build_task(keypoints: np.ndarray, intrinsics: np.ndarray, image_size: tuple[
     xy = np.where(usable[:, None], keypoints[:, :2], 0.0)
     task = PersonTask(xy, np.where(usable, keypoints[:, 2], 0.0), np.asarray(intrinsics, dtype=np.float64),
                       (int(image_size[0]), int(image_size[1])), config.data_weight_scale / image_size[0],
-                      image_id, person_index, model or ModelKey(config.model_type), **identity)
+                      image_id, person_index, model or ModelKey(config.model_type), initial, track_id, frame_index)
     return task, ""
 
 
 def tasks_to_targets(tasks: list[PersonTask], device: torch.device, dtype: torch.dtype) -> Targets:
-    """The fitting targets of ``tasks``, one row each."""
+    """The fitting targets of ``tasks``, one row each: keypoints (B, K, 2), confidence
+    (B, K), intrinsics (B, 4), data weight (B,)."""
     def stack(values) -> torch.Tensor:
         return torch.as_tensor(np.stack(values), dtype=dtype, device=device)
 

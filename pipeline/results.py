@@ -49,12 +49,31 @@ class ResultWriter:
         self.output, self.faces_of, self.overlay, self.on_image_done = Path(output), faces_of, overlay, on_image_done
         self._pending: dict[str, _Pending] = {}
 
-    def has_record(self, image_id: str) -> bool:
-        return record_path(self.output, image_id).is_file()
+    def is_done(self, image_id: str) -> bool:
+        """Whether an earlier run finished this image (fitted or skipped; a failed image is
+        tried again)."""
+        path = record_path(self.output, image_id)
+        if not path.is_file():
+            return False
+        try:
+            return json.loads(path.read_text()).get("status") in ("ok", "skipped")
+        except (OSError, ValueError):
+            return False
+
+    def clear(self, image_id: str) -> None:
+        """Removes an earlier run's files of an image, its record first (so that an
+        interrupted rerun redoes the image rather than trusting half of its old files)."""
+        record_path(self.output, image_id).unlink(missing_ok=True)
+        for folder, pattern in (("results", "*.npz"), ("meshes", "*.obj")):
+            for path in (self.output / folder / image_id).glob(pattern):
+                path.unlink()
+        (self.output / "images" / f"{image_id}.png").unlink(missing_ok=True)
 
     def expect(self, prepared: PreparedImage, started: float) -> None:
-        """Registers an image whose tasks are about to be fitted; an image with none (failed,
-        nobody, everyone skipped) is finished at once."""
+        """Registers an image whose tasks are about to be fitted (clearing an earlier run's
+        files of it); an image with none (failed, nobody, everyone skipped) is finished at
+        once."""
+        self.clear(prepared.item.stem)
         if prepared.failed or not prepared.tasks:
             self._finish(_Pending(prepared, started, 0))
             return

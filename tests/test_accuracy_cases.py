@@ -1,4 +1,4 @@
-"""The realistic case generator (``fitting.realistic_cases``) and the accuracy benchmark's
+"""The realistic case generator (``benchmarks.realistic_cases``) and the accuracy benchmark's
 catastrophic flag: the same seed gives the same cases; each case's bins hold when checked by
 other means (the source pose re-posed, hip order in the image, hidden faces); bodies fill the
 share of the frame they were placed to; points outside the frame are unseen; the noise
@@ -13,7 +13,7 @@ import torch
 
 from benchmarks.accuracy import case_metrics, error_2d_px, is_catastrophic
 from fileio.layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND
-from fitting.realistic_cases import BENT_DEG, CaseDistribution, camera_rotation, load_pose_pool, make_cases
+from benchmarks.realistic_cases import BENT_DEG, CaseDistribution, camera_rotation, load_pose_pool, make_cases
 from fitting.tasks import ModelKey, PersonFit
 from motion.corpus import load_corpus, mirror_body_pose
 
@@ -27,7 +27,6 @@ def pool(open_model):
 
 @pytest.fixture(scope="module")
 def cases(open_model, pool):
-    torch.set_num_threads(1)
     return make_cases(open_model, 32, seed=3, dist=DIST, pool=pool)
 
 

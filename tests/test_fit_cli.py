@@ -76,6 +76,13 @@ def test_outputs_and_bad_inputs(tmp_path, quick_config):
         assert (output / "meshes" / "two_people" / f"{pid:03d}.obj").stat().st_size > 100_000
     assert (output / "images" / "two_people.png").is_file() and (output / "config.yaml").is_file()
     assert not list(output.rglob(".*.npz")) and not list(output.rglob(".*.json"))  # no temporaries left
+    # a rerun retries the failed images (the corrupt one now fixed) and leaves the done ones alone
+    fitted = (output / "results" / "two_people" / "000.npz").stat().st_mtime_ns
+    shutil.copy(images / "two_people.png", images / "corrupt.png")
+    run(images, keypoints, output, quick_config, "--no-overlay")
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["images"]["corrupt"]["status"] == "ok" and summary["counts"]["ok"] == 2
+    assert (output / "results" / "two_people" / "000.npz").stat().st_mtime_ns == fitted
 
 
 def test_rerun_resumes_and_overwrite_refits(tmp_path, quick_config):
@@ -86,8 +93,10 @@ def test_rerun_resumes_and_overwrite_refits(tmp_path, quick_config):
     first = result.stat().st_mtime_ns
     assert run(images, keypoints, output, quick_config, "--no-overlay") == 0
     assert result.stat().st_mtime_ns == first
+    stale = output / "results" / "single_front" / "007.npz"  # a person an earlier run had
+    stale.write_bytes(b"old")
     assert run(images, keypoints, output, quick_config, "--no-overlay", "--overwrite") == 0
-    assert result.stat().st_mtime_ns != first
+    assert result.stat().st_mtime_ns != first and not stale.exists()
 
 
 def test_result_does_not_depend_on_other_images(tmp_path, quick_config):

@@ -180,7 +180,9 @@ def test_side_view_is_fitted_both_ways_and_faces_the_right_way(open_model, optim
         case = make_case(open_model, np.random.default_rng(seed), yaw_range=(yaw, yaw))
         targets = targets_of(case, config)
         assert bool(fitter.needs_flip(targets)[0])
-        result = fitter.fit(targets)
+        result = fitter.fit(targets, record_stages=True)
+        assert [s.name for s in result.stages] == ["camera"] + [s.name for s in config.stages]
+        assert result.stages[-1].keypoints.shape == (1, open_model.num_keypoints, 3)
         facing_true = Rotation.from_rotvec(case.params.global_orient[0].numpy()).apply([0, 0, 1])
         facing_fit = Rotation.from_rotvec(result.params.global_orient[0].numpy()).apply([0, 0, 1])
         assert facing_true @ facing_fit > 0.5, (yaw, facing_true, facing_fit)

@@ -95,11 +95,11 @@ def test_no_cycle_between_packages():
     assert find_cycle({name: uses - {name} for name, uses in packages.items()}) is None
 
 
-def test_layers_point_down():
-    """A library package imports only its own layer's package or lower ones, never the
-    scripts, benchmarks, tools or tests above them."""
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Imports of ``graph`` by a library package of anything but its own package or a lower
+    layer's (the scripts, benchmarks, tools and tests are above every package)."""
     wrong = []
-    for module, targets in import_graph().items():
+    for module, targets in graph.items():
         source = package_of(module)
         if source not in PACKAGES:
             continue
@@ -107,7 +107,25 @@ def test_layers_point_down():
             goal = package_of(target)
             if goal != source and (goal not in PACKAGES or PACKAGES[goal] >= PACKAGES[source]):
                 wrong.append(f"{module} -> {target}")
-    assert not wrong, wrong
+    return wrong
+
+
+def test_layer_check_finds_planted_violations():
+    assert upward_imports({"fileio.images": {"fitting.tasks"}, "fitting.engine": {"fileio.images"}}) == [
+        "fileio.images -> fitting.tasks"]
+    assert upward_imports({"priors.factory": {"collision.term"}}) == ["priors.factory -> collision.term"]
+    assert upward_imports({"pipeline.folder": {"benchmarks.speed"}}) == ["pipeline.folder -> benchmarks.speed"]
+
+
+def test_layers_point_down():
+    assert not upward_imports(import_graph())
+
+
+def test_every_python_folder_is_in_a_layer():
+    """A new package must be placed in ``LAYERS`` (or listed with the top-level folders)."""
+    folders = {path.relative_to(REPO).parts[0] for path in REPO.glob("*/**/*.py")}
+    unplaced = {f for f in folders if not f.startswith(".")} - set(PACKAGES) - set(TOP_LEVEL)
+    assert not unplaced
 
 
 def test_the_bottom_layer_imports_nothing_of_bodyfit():

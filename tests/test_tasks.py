@@ -9,6 +9,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from fileio.layout import BODY, OPENPOSE
 from fitting.config import load_config
@@ -16,7 +17,7 @@ from fitting.engine import ModelBank, TaskQueue, fit_tasks
 from fitting.initializers import FACING_CAMERA, rest_starts
 from fitting.metrics import pa_mpjpe
 from fitting.synthetic import case_targets, make_case
-from fitting.tasks import ModelKey, PersonFit, PersonTask, build_task, usable_keypoints
+from fitting.tasks import INITIAL_WIDTHS, ModelKey, PersonFit, PersonTask, build_task, usable_keypoints
 from priors.factory import make_body_pose_prior
 from tests.conftest import REPO
 
@@ -97,6 +98,32 @@ def test_a_carried_start_is_used_and_not_flipped(open_model):
     np.testing.assert_allclose(carried.latent[0].numpy(), truth["body_pose"], atol=1e-6)
     rest = starts.variables.index(torch.tensor([1]))
     np.testing.assert_allclose(rest.global_orient[0].numpy(), FACING_CAMERA, atol=1e-6)
+    # a start that carries only a shape keeps SMPLify-X's two orientations for a side view
+    starts = rest_starts(open_model, prior, config, targets, [{"betas": truth["betas"]}, None])
+    assert starts.rows.tolist() == [0, 1, 0, 1]
+    np.testing.assert_allclose(starts.variables.betas[2].numpy(), truth["betas"], atol=1e-6)
+
+
+def test_carried_parameters_are_checked(open_model):
+    config = config_for("smplx")
+    case = make_case(open_model, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unknown parameter 'body_poses'"):
+        build_task(case.observed, case.intrinsics, case.image_size, config, "img", 0, initial={"body_poses": 0})
+    with pytest.raises(ValueError, match=r"body_pose must be \(63,\)"):
+        build_task(case.observed, case.intrinsics, case.image_size, config, "img", 0,
+                   initial={"body_pose": np.zeros(69)})
+    with pytest.raises(ValueError, match=r"keypoints must be \(K, 3\)"):
+        build_task(case.observed[:, :2], case.intrinsics, case.image_size, config, "img", 0)
+
+
+def test_every_initialiser_is_known_to_the_config():
+    from fitting.config import INITIALIZER_NAMES, parse_config
+    from fitting.initializers import INITIALIZERS
+
+    assert set(INITIALIZERS) == set(INITIALIZER_NAMES)
+    data = yaml.safe_load((REPO / "cfg" / "fit_smplx.yaml").read_text())
+    with pytest.raises(ValueError, match="init must be one of"):
+        parse_config({**data, "init": "regressor"})
 
 
 def body_error_mm(fits, cases) -> list[float]:
@@ -109,7 +136,8 @@ def test_a_task_with_initial_parameters_starts_from_them(open_model):
     config = dataclasses.replace(config, camera=dataclasses.replace(config.camera, batched_max_iterations=0))
     bank = ModelBank({"smplx": config})
     cases = [make_case(open_model, np.random.default_rng([7, k])) for k in range(3)]
-    truth = [{name: value[0].numpy() for name, value in case.params.as_dict().items()} for case in cases]
+    truth = [{name: value[0].numpy() for name, value in case.params.as_dict().items() if name in INITIAL_WIDTHS}
+             for case in cases]
     carried = fit_tasks([task_of(c, config, f"c{k}", initial=t) for k, (c, t) in enumerate(zip(cases, truth))], bank)
     rest = fit_tasks([task_of(c, config, f"c{k}") for k, c in enumerate(cases)], bank)
     for fit, case in zip(carried, cases):
@@ -117,8 +145,18 @@ def test_a_task_with_initial_parameters_starts_from_them(open_model):
     assert min(body_error_mm(rest, cases)) > 20
 
 
-def test_several_models_in_one_run_each_loaded_once(open_model, open_body_folder):
+def test_several_models_in_one_run_each_loaded_once(open_model, open_body_folder, monkeypatch):
     configs = {name: quick(config_for(name), budget=3) for name in ("smpl", "smplx")}
+    from fitting import engine
+
+    built = []
+
+    class CountingModel(engine.BodyModel):
+        def __init__(self, *args, **kwargs):
+            built.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "BodyModel", CountingModel)
     bank = ModelBank(configs, open_body_folder)
     bank._models[ModelKey("smplx")] = open_model  # the open SMPL-X model is not in that folder
     cases = [make_case(open_model, np.random.default_rng([8, k])) for k in range(3)]
@@ -133,6 +171,8 @@ def test_several_models_in_one_run_each_loaded_once(open_model, open_body_folder
     assert fits[0].vertices.shape == (13718, 3) and fits[0].joints.shape == (24, 3)
     assert fits[1].joints.shape == (55, 3)
     assert set(bank._models) == {ModelKey("smpl"), ModelKey("smplx")}
+    fit_tasks(tasks[:1], bank, batch_size=8)  # a second call loads nothing again
+    assert built == ["smpl"]
 
 
 @pytest.mark.parametrize("model_type", ["smpl", "smplh"])
