@@ -16,7 +16,7 @@ from fitting.fitter import Fitter
 from fitting.objective import Targets
 from fitting.synthetic import case_targets, make_case
 from priors.factory import make_body_pose_prior
-from tests.conftest import REPO, randomize, synthetic_model_arrays
+from tests.conftest import CALIBRATED_VPOSER, REPO, randomize, synthetic_model_arrays
 
 
 def rosenbrock(x: torch.Tensor, rows=None) -> torch.Tensor:
@@ -156,7 +156,7 @@ def test_batched_fit_agrees_with_one_at_a_time(open_model):
         camera=dataclasses.replace(base.camera, batched_max_iterations=15),
         stages=tuple(dataclasses.replace(s, batched_max_iterations=max(8, s.batched_max_iterations // 4))
                      for s in base.stages))
-    fitter = Fitter(open_model, make_body_pose_prior("vposer"), config)
+    fitter = Fitter(open_model, make_body_pose_prior("vposer", CALIBRATED_VPOSER), config)
     rng = np.random.default_rng(21)
     cases = [make_case(open_model, rng) for _ in range(8)]
 

@@ -170,7 +170,7 @@ def test_fit_with_the_term_leaves_fewer_intersections(open_model):
     from fitting.fitter import Fitter
     from fitting.synthetic import case_targets, make_case
     from priors.factory import make_body_pose_prior
-    from tests.conftest import REPO
+    from tests.conftest import CALIBRATED_VPOSER, REPO
 
     config = load_config(REPO / "cfg" / "fit_smplx.yaml")
     assert [s.collision for s in config.stages] == [0.0, 0.0, 0.0, 0.01, 1.0]
@@ -179,7 +179,7 @@ def test_fit_with_the_term_leaves_fewer_intersections(open_model):
         dataclasses.replace(s, batched_max_iterations=s.batched_max_iterations // 4) for s in config.stages))
     rng = np.random.default_rng(5)
     cases = [make_case(open_model, rng, yaw_range=(-30.0, 30.0), contact=name) for name in ("arms_crossed", "hands_on_belly")]
-    prior = make_body_pose_prior(config.body_pose_prior, config.vposer)
+    prior = make_body_pose_prior(config.body_pose_prior, CALIBRATED_VPOSER)
     counts = {}
     for enabled in (False, True):
         run = dataclasses.replace(config, collision=dataclasses.replace(config.collision, enabled=enabled))

@@ -20,7 +20,7 @@ from fitting.optimize import lbfgs_minimize
 from fitting.synthetic import case_targets, make_case
 from priors.factory import make_body_pose_prior
 from priors.simple import bending_prior, bending_prior_from_rotations
-from tests.conftest import REPO
+from tests.conftest import CALIBRATED_VPOSER, REPO
 
 CONFIG = REPO / "cfg" / "fit_smplx.yaml"
 
@@ -156,7 +156,8 @@ def test_synthetic_fit_recovers_the_pose_and_vposer_beats_the_angle_prior(open_m
     truth = case.keypoints_3d[:25]
     errors, fitted = {}, {}
     for name in ("l2_angles", "vposer"):
-        result = Fitter(open_model, make_body_pose_prior(name), config).fit(targets_of(case, config))
+        prior = make_body_pose_prior(name, CALIBRATED_VPOSER)
+        result = Fitter(open_model, prior, config).fit(targets_of(case, config))
         with torch.no_grad():
             _, fitted[name] = open_model.keypoints(result.params)
         errors[name] = pa_mpjpe(fitted[name][0, :25].numpy(), truth)

@@ -19,7 +19,7 @@ from fitting.metrics import pa_mpjpe
 from fitting.synthetic import case_targets, make_case
 from fitting.tasks import INITIAL_WIDTHS, ModelKey, PersonFit, PersonTask, build_task, usable_keypoints
 from priors.factory import make_body_pose_prior
-from tests.conftest import REPO
+from tests.conftest import CALIBRATED_VPOSER, REPO
 
 
 def quick(config, budget: int = 25):
@@ -30,7 +30,8 @@ def quick(config, budget: int = 25):
 
 
 def config_for(model_type: str, **changes):
-    return dataclasses.replace(load_config(REPO / "cfg" / f"fit_{model_type}.yaml"), **changes)
+    config = load_config(REPO / "cfg" / f"fit_{model_type}.yaml")
+    return dataclasses.replace(config, **{"vposer": CALIBRATED_VPOSER, **changes})
 
 
 def task_of(case, config, image_id="img", index=0, model=None, **identity) -> PersonTask:

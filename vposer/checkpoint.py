@@ -16,7 +16,7 @@ from vposer.model import VPoser, VPoserShape
 FORMAT = "bodyfit-vposer-1"
 OFFICIAL_PREFIX = "vp_model."
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = REPO / "models" / "vposer" / "open_deepmimic" / "vposer.pt"
+DEFAULT_CHECKPOINT = REPO / "models" / "vposer" / "open_corpus" / "vposer.pt"
 log = logging.getLogger(__name__)
 
 
