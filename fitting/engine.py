@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -142,18 +143,18 @@ def fit_tasks(tasks: list[PersonTask], bank: ModelBank, batch_size: int = 64,
     returns their fits in the order of ``tasks``. ``on_batch`` sees each batch's fits as it
     finishes."""
     queue, fits = TaskQueue(batch_size), {}
-    positions: dict[ModelKey, list[int]] = {}  # per model, the task indices in queue order
+    positions: dict[ModelKey, deque[int]] = {}  # per model, the task indices in queue order
 
     def run(batch: list[PersonTask]) -> None:
         done = fit_batch(bank, batch)
         order = positions[batch[0].model]
         for fit in done:
-            fits[order.pop(0)] = fit
+            fits[order.popleft()] = fit
         if on_batch is not None:
             on_batch(done)
 
     for index, task in enumerate(tasks):
-        positions.setdefault(task.model, []).append(index)
+        positions.setdefault(task.model, deque()).append(index)
         full = queue.push(task)
         if full is not None:
             run(full)

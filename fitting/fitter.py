@@ -19,7 +19,7 @@ import torch
 from bodymodels.layer import BodyModel, BodyParams
 from collision.term import SelfCollision
 from fitting.config import FitConfig
-from fitting.initializers import InitialParams, Starts, get_initializer, needs_flip
+from fitting.initializers import InitialParams, Starts, get_initializer
 from fitting.objective import Targets, Variables, camera_terms, stage_terms
 from fitting.optimize import OptimizeLog
 from fitting.optimizers import make_optimizer
@@ -74,10 +74,6 @@ class Fitter:
         self.collision = SelfCollision(model, config.collision) if needs_collision else None
         self.optimizer = make_optimizer(config, with_collision=needs_collision)
         self.initializer = get_initializer(config.init)
-
-    def needs_flip(self, targets: Targets) -> torch.Tensor:
-        """(B,) side views, which the ``rest`` initialiser also starts turned."""
-        return needs_flip(targets, self.config)
 
     def fit(self, targets: Targets, initial: Sequence[InitialParams | None] | None = None,
             record_stages: bool = False) -> FitResult:

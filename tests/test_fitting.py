@@ -12,7 +12,7 @@ import torch
 from fitting.camera import default_focal, focal_from_exif, least_squares_translation, project, resolve_intrinsics
 from fitting.config import StageConfig, load_config, parse_config
 from fitting.fitter import Fitter
-from fitting.initializers import FACING_AWAY, FACING_CAMERA, rest_variables
+from fitting.initializers import FACING_AWAY, FACING_CAMERA, needs_flip, rest_variables
 from fitting.losses import gmof, reprojection_term
 from fitting.metrics import mpjpe, pa_mpjpe, procrustes_align
 from fitting.objective import Targets, stage_terms
@@ -180,7 +180,7 @@ def test_side_view_is_fitted_both_ways_and_faces_the_right_way(open_model, optim
     for seed, yaw in ((3, 90.0), (4, -90.0)):
         case = make_case(open_model, np.random.default_rng(seed), yaw_range=(yaw, yaw))
         targets = targets_of(case, config)
-        assert bool(fitter.needs_flip(targets)[0])
+        assert bool(needs_flip(targets, config)[0])
         result = fitter.fit(targets, record_stages=True)
         assert [s.name for s in result.stages] == ["camera"] + [s.name for s in config.stages]
         assert result.stages[-1].keypoints.shape == (1, open_model.num_keypoints, 3)
