@@ -68,6 +68,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="body pose prior: 'default' (the shipped VPoser), a checkpoint file or folder "
                              "(bodyfit's or an official V02_05 folder), or 'none' (an L2 on the angles); "
                              "default: the config's")
+    parser.add_argument("--init", choices=["rest", "regressor"], default=None,
+                        help="where fits start: the learned regressor (its pose, shape and camera; a short "
+                             "schedule held near its pose) or SMPLify-X's rest pose; default: the config's")
+    parser.add_argument("--regressor", default=None,
+                        help="regressor checkpoint file or folder (default: the config's, the shipped one)")
+    parser.add_argument("--regress-only", action="store_true",
+                        help="HMR's feed-forward mode: write the regressor's output as the results, no fit")
     parser.add_argument("--collision", action="store_true",
                         help="add the self-penetration term with the config's per-stage weights "
                              "(about 3-4x slower; see the README)")
@@ -78,7 +85,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def load_fit_config(args: argparse.Namespace) -> FitConfig:
     """The schedule for ``--model-type``, with the command line's overrides."""
     config_path = args.config or DEFAULT_CONFIGS[args.model_type]
-    overrides = {}
+    overrides: dict = {}
+    if args.init is not None:
+        overrides["init"] = args.init
+    if args.regress_only:
+        if args.init == "rest":
+            raise SystemExit("fit.py: --regress-only writes the regressor's output; it cannot go with --init rest")
+        overrides.update(init="regressor", regress_only=True)
     if args.vposer == "none":
         overrides["body_pose_prior"] = "l2_angles"
     elif args.vposer is not None:
@@ -87,6 +100,8 @@ def load_fit_config(args: argparse.Namespace) -> FitConfig:
         config = load_config(config_path, overrides)
     except (OSError, ValueError) as error:
         raise SystemExit(f"fit.py: {error}") from error
+    if args.regressor is not None:
+        config = dataclasses.replace(config, regressor=dataclasses.replace(config.regressor, checkpoint=args.regressor))
     if args.collision:
         config = dataclasses.replace(config, collision=dataclasses.replace(config.collision, enabled=True))
     if config.model_type != args.model_type:
@@ -102,6 +117,10 @@ def build(args: argparse.Namespace) -> tuple[ModelBank, ModelKey]:
     bank = ModelBank({args.model_type: config}, args.model_folder, args.device)
     try:
         bank.fitter(key)
+        if config.init == "regressor":  # a bad checkpoint: one line now, not a failed batch later
+            from fitting.regressor_init import cached_regressor
+            from regressor.checkpoint import resolve
+            cached_regressor(str(resolve(config.regressor.checkpoint)), str(bank.device))
     except (ModelFileError, FileNotFoundError, ValueError) as error:
         raise SystemExit(f"fit.py: {error}") from error
     return bank, key

@@ -1,14 +1,18 @@
 """Accuracy of the fitting core on cases drawn to look like real single photographs.
 
     python benchmarks/accuracy.py [--cases 256] [--priors l2_angles default PATH] [--oracle] [--output DIR]
+    python benchmarks/accuracy.py --starts regress_only rest regressor_full regressor [--oracle] [--regressor PATH]
 
 Cases come from ``benchmarks.realistic_cases``: held-out motion-corpus poses with their real tilt
 and bending and any heading, handheld or raised cameras (pitch -30..20 deg, roll +-10, 18-85
 mm equivalent lenses), bodies filling 40-90 % of a 1280 x 960 or 960 x 1280 frame, a fifth cut
 by the border, keypoint noise of 1-2 % of the body's height (2-3x on hands and face), hidden
 faces on back views, missing hands. They go through the fitting core (``fitting.tasks``,
-``fitting.engine``) in batches, once per body pose prior, and with ``--oracle`` a second time
-started from the true parameters.
+``fitting.engine``) in batches, once per run, and with ``--oracle`` a second time started from
+the true parameters. Runs (``--starts``): ``rest`` (SMPLify-X's start and schedule, once per
+prior of ``--priors``), ``regress_only`` (the regressor's output, no fit), ``regressor_full``
+(the regressor's start, then the rest schedule), ``regressor`` (the regressor's start and the
+config's short ``regressor`` schedule held near its pose).
 
 Metrics per case, over the 25 BODY_25 keypoints: PA-MPJPE (Procrustes-aligned) and MPJPE
 (MidHip-aligned); PVE (every vertex, MidHip-aligned, translation only) and PA-PVE (every
@@ -43,11 +47,11 @@ from bodymodels.layer import BodyModel  # noqa: E402
 from fileio.atomic import write_json, write_text_atomic  # noqa: E402
 from fileio.images import write_png  # noqa: E402
 from fileio.layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND  # noqa: E402
-from fitting.camera import default_focal  # noqa: E402
+from fileio.intrinsics import default_focal  # noqa: E402
 from fitting.config import FitConfig, load_config  # noqa: E402
 from fitting.engine import ModelBank, fit_tasks  # noqa: E402
 from fitting.metrics import mpjpe, pa_mpjpe, procrustes_align  # noqa: E402
-from benchmarks.realistic_cases import VIEWS, CaseDistribution, RealisticCase, inside_image, make_cases  # noqa: E402
+from motion.cases import VIEWS, CaseDistribution, RealisticCase, inside_image, make_cases  # noqa: E402
 from fitting.tasks import PersonFit, build_task  # noqa: E402
 from rendering.draw import draw_label, draw_openpose  # noqa: E402
 from rendering.overlay import render_overlay  # noqa: E402
@@ -250,16 +254,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--focal", choices=("true", "diagonal"), default="true",
                         help="the fit gets the true focal length, or the image diagonal (no EXIF)")
     parser.add_argument("--oracle", action="store_true", help="also fit from the true parameters")
+    parser.add_argument("--starts", nargs="+", choices=STARTS, default=["rest"], help="runs (see the docstring)")
+    parser.add_argument("--regressor", type=Path, default=None, help="regressor checkpoint (default: the config's)")
+    parser.add_argument("--pose-starts", type=int, nargs="+", default=None,
+                        help="the regressor run once per count of extra pose-cluster starts")
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--worst", type=int, default=6, help="overlays of this many worst cases per run")
     return parser.parse_args(argv)
 
 
+STARTS = ("rest", "regress_only", "regressor_full", "regressor")
+
+
+def run_configs(args: argparse.Namespace) -> list[tuple[str, FitConfig]]:
+    """(label, config) of every run ``--starts`` and ``--priors`` ask for."""
+    checkpoint = {} if args.regressor is None else {"checkpoint": str(args.regressor)}
+
+    def with_checkpoint(config: FitConfig) -> FitConfig:
+        return dataclasses.replace(config, regressor=dataclasses.replace(config.regressor, **checkpoint))
+
+    base = with_checkpoint(load_config(args.config))
+    runs = []
+    for start in args.starts:
+        if start == "rest":
+            runs += [prior_config(base, spec) for spec in args.priors or [args.vposer]]
+        elif start == "regressor_full":
+            runs.append(("regressor + rest schedule", dataclasses.replace(base, init="regressor")))
+        elif start == "regress_only":
+            runs.append(("regressor alone", with_checkpoint(load_config(args.config, {"init": "regressor",
+                                                                                      "regress_only": True}))))
+        else:
+            config = with_checkpoint(load_config(args.config, {"init": "regressor"}))
+            for count in args.pose_starts or [config.regressor.pose_starts]:
+                label = "regressor + short schedule" + (f", {count} pose starts" if args.pose_starts else "")
+                runs.append((label, dataclasses.replace(
+                    config, regressor=dataclasses.replace(config.regressor, pose_starts=count))))
+    return runs
+
+
 def run(args: argparse.Namespace, cases: list[RealisticCase], faces: np.ndarray) -> dict[str, dict]:
-    """Fits ``cases`` once per prior (and from the truth with ``--oracle``); summaries by run."""
-    base, results = load_config(args.config), {}
-    for spec in args.priors or [args.vposer]:
-        label, config = prior_config(base, spec)
+    """Fits ``cases`` once per run (and from the truth with ``--oracle``); summaries by run."""
+    results = {}
+    for label, config in run_configs(args):
         bank = ModelBank({config.model_type: config}, device=args.device)
         for from_truth in (False, True) if args.oracle else (False,):
             name = f"{label}, from the truth" if from_truth else label

@@ -190,6 +190,16 @@ class BodyModel(torch.nn.Module):
             return self.keypoints(params, body_rotations)[1] * wanted.to(params.betas)[None, :, None]
         return forward(self._smpl_kwargs(params), body_rotations)[1]
 
+    def selected_joints_and_keypoints(self, params: BodyParams, wanted: torch.Tensor,
+                                      body_rotations: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Skeleton joints (B, J', 3) (those the ``wanted`` keypoints hang from, in model order,
+        at least the root) and keypoints (B, K, 3) as ``selected_keypoints`` gives them."""
+        forward = self.selected_forward(wanted)
+        if forward is None:
+            joints, keypoints = self.keypoints(params, body_rotations)
+            return joints, keypoints * wanted.to(params.betas)[None, :, None]
+        return forward(self._smpl_kwargs(params), body_rotations)
+
     def mesh_and_keypoints(self, params: BodyParams,
                            body_rotations: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Vertices (B, V, 3) and OpenPose keypoints (B, K, 3), the values of ``forward``,

@@ -40,12 +40,27 @@ class StageConfig:
     hand_keypoints: float = 0.0
     face_keypoints: float = 0.0
     collision: float = 0.0
+    anchor: float = 0.0           # holds the body pose near the regressor's (fits started from it)
     free: tuple[str, ...] = FREE_VARIABLES
     max_outer: int = 30
     lbfgs_max_iter: int = 30
     ftol: float = 1e-9
     gtol: float = 1e-9
     batched_max_iterations: int = 100
+
+
+@dataclass(frozen=True)
+class RegressorInitConfig:
+    """Fits started from the learned regressor (``init: regressor``): its checkpoint, and the
+    schedule, prior and starts that replace the rest-pose ones."""
+
+    checkpoint: str = "default"      # the shipped regressor, or a path (fit.py --regressor)
+    body_pose_prior: str = "l2_angles"
+    camera_stage: bool = False       # the regressor's camera is the start; no camera-only stage
+    turned_starts: bool = True       # side views also start turned by 180 degrees about the vertical
+    rest_starts: bool = False        # also SMPLify-X's rest-pose starts; the lowest loss wins
+    pose_starts: int = 0             # also this many corpus pose clusters' centres, at the regressor's camera
+    stages: tuple[StageConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,32 +84,50 @@ class FitConfig:
     translation_init: str = "similar_triangles"
     init: str = "rest"
     keypoint_margin: float = 0.5
+    camera_stage: bool = True
+    regress_only: bool = False       # HMR's feed-forward mode: the regressor's start is the result
     camera: CameraStageConfig = field(default_factory=CameraStageConfig)
     collision: CollisionConfig = field(default_factory=CollisionConfig)
+    regressor: RegressorInitConfig = field(default_factory=RegressorInitConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return plain(self)
 
 
+def _stages(rows: list[dict], defaults: dict, where: str) -> tuple[StageConfig, ...]:
+    return tuple(build_dataclass(StageConfig, {**defaults, **stage}, f"{where}: stage {i}")
+                 for i, stage in enumerate(rows or []))
+
+
 def parse_config(data: dict, where: str = "config") -> FitConfig:
+    """A ``FitConfig`` from YAML data. With ``init: regressor`` the ``regressor`` section's
+    stages, prior and camera-stage choice are the active ones."""
     data = dict(data)
     defaults = data.pop("stage_defaults", {}) or {}
-    stages = tuple(build_dataclass(StageConfig, {**defaults, **stage}, f"{where}: stage {i}")
-                   for i, stage in enumerate(data.pop("stages", [])))
+    stages = _stages(data.pop("stages", []), defaults, where)
     if not stages:
         raise ValueError(f"{where}: no stages")
+    regressor_data = dict(data.pop("regressor", {}) or {})
+    regressor_data["stages"] = _stages(regressor_data.get("stages", []), defaults, f"{where}: regressor")
+    regressor = build_dataclass(RegressorInitConfig, regressor_data, f"{where}: regressor")
+    if data.get("init") == "regressor":
+        if not regressor.stages:
+            raise ValueError(f"{where}: init: regressor needs regressor.stages")
+        stages = regressor.stages
+        data["body_pose_prior"], data["camera_stage"] = regressor.body_pose_prior, regressor.camera_stage
     camera = build_dataclass(CameraStageConfig, data.pop("camera", {}) or {}, f"{where}: camera")
     collision_data = dict(data.pop("collision", {}) or {})
     if "touching_parts" in collision_data:
         collision_data["touching_parts"] = [tuple(pair) for pair in collision_data["touching_parts"]]
     collision = build_dataclass(CollisionConfig, collision_data, f"{where}: collision")
-    config = build_dataclass(FitConfig, {**data, "stages": stages, "camera": camera, "collision": collision}, where)
+    config = build_dataclass(FitConfig, {**data, "stages": stages, "camera": camera, "collision": collision,
+                                         "regressor": regressor}, where)
     validate(config, where)
     return config
 
 
 OPTIMIZERS = ("batched_lbfgs", "lbfgs")
-INITIALIZER_NAMES = ("rest",)  # fitting.initializers.INITIALIZERS (checked there)
+INITIALIZER_NAMES = ("rest", "regressor")  # fitting.start_registry.INITIALIZERS (tests/test_tasks.py checks)
 
 
 def validate(config: FitConfig, where: str) -> None:
@@ -107,6 +140,8 @@ def validate(config: FitConfig, where: str) -> None:
                          f"got {config.translation_init!r}")
     if config.init not in INITIALIZER_NAMES:
         raise ValueError(f"{where}: init must be one of {INITIALIZER_NAMES}, got {config.init!r}")
+    if config.regress_only and config.init != "regressor":
+        raise ValueError(f"{where}: regress_only needs init: regressor")
     if config.keypoint_margin < 0:
         raise ValueError(f"{where}: keypoint_margin must be at least 0, got {config.keypoint_margin}")
     for name in config.ignored_keypoints + config.camera.keypoints:

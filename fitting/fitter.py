@@ -18,12 +18,18 @@ import torch
 
 from bodymodels.layer import BodyModel, BodyParams
 from collision.term import SelfCollision
-from fitting.config import FitConfig
-from fitting.initializers import InitialParams, Starts, get_initializer
-from fitting.objective import Targets, Variables, camera_terms, stage_terms
+from fitting.config import FitConfig, StageConfig
+from fitting.initializers import InitialParams, Starts
+from fitting.camera import project
+from fitting.losses import reprojection_term
+from fitting.objective import Targets, Variables, camera_terms, keypoint_part_weights, stage_terms
 from fitting.optimize import OptimizeLog
 from fitting.optimizers import make_optimizer
+from fitting.start_registry import Initializer, get_initializer
 from priors.body_pose import BodyPosePrior
+
+
+DATA_ONLY = StageConfig("data", body_pose=0.0, shape=0.0)  # body keypoints only, no prior
 
 
 @dataclass
@@ -66,14 +72,17 @@ def _cat_params(parts: list[BodyParams]) -> BodyParams:
 class Fitter:
     """Fits ``model`` to 2D keypoints under ``config``'s schedule."""
 
-    def __init__(self, model: BodyModel, prior: BodyPosePrior, config: FitConfig) -> None:
+    def __init__(self, model: BodyModel, prior: BodyPosePrior, config: FitConfig,
+                 initializer: Initializer | None = None) -> None:
+        """``initializer`` replaces the one ``config.init`` names (SPIN's loop starts fits from
+        the regressor it is training)."""
         if config.model_type != model.model_type:
             raise ValueError(f"config is for {config.model_type}, model is {model.model_type}")
         self.model, self.prior, self.config = model, prior, config
         needs_collision = config.collision.enabled and any(stage.collision > 0 for stage in config.stages)
         self.collision = SelfCollision(model, config.collision) if needs_collision else None
         self.optimizer = make_optimizer(config, with_collision=needs_collision)
-        self.initializer = get_initializer(config.init)
+        self.initializer = initializer or get_initializer(config.init)
 
     def fit(self, targets: Targets, initial: Sequence[InitialParams | None] | None = None,
             record_stages: bool = False) -> FitResult:
@@ -86,22 +95,32 @@ class Fitter:
         if len(initial) != batch:
             raise ValueError(f"initial needs one entry per person ({batch}), got {len(initial)}")
         starts = self.initializer(self.model, self.prior, self.config, targets, initial)
+        start_targets = dataclasses.replace(targets.index(starts.rows), anchor=starts.anchor)
         if self.config.optimizer == "lbfgs":
-            return self._fit_one_at_a_time(targets, starts, record_stages)
-        result = self._fit_starts(targets.index(starts.rows), starts.variables, record_stages)
+            return self._fit_one_at_a_time(start_targets, starts, batch, record_stages)
+        result = self._fit_starts(start_targets, starts.variables, record_stages)
         return self._best_per_person(result, starts, batch)
 
-    def _fit_one_at_a_time(self, targets: Targets, starts: Starts, record_stages: bool) -> FitResult:
+    @torch.no_grad()
+    def data_term(self, params: BodyParams, targets: Targets) -> torch.Tensor:
+        """(B,) the data term alone (body keypoints, robust, weighted as in the stages) of
+        ``params`` against ``targets``: what SPIN's loop compares fits by."""
+        part = keypoint_part_weights(self.model.num_keypoints, DATA_ONLY, self.config).to(params.betas)
+        projected = project(self.model.selected_keypoints(params, part > 0), targets.intrinsics)
+        residual = reprojection_term(projected, targets.keypoints, targets.confidence * part, self.config.rho)
+        return targets.data_weight ** 2 * residual
+
+    def _fit_one_at_a_time(self, start_targets: Targets, starts: Starts, batch: int,
+                           record_stages: bool) -> FitResult:
         """SMPLify-X's way: each start on its own, in order; a later start wins only with a
-        strictly lower loss."""
+        strictly lower loss. ``start_targets`` has one row per start."""
         results = []
         for index in range(len(starts.rows)):
             one = torch.tensor([index], device=starts.rows.device)
-            results.append(self._fit_starts(targets.index(starts.rows[one]), starts.variables.index(one),
-                                            record_stages))
+            results.append(self._fit_starts(start_targets.index(one), starts.variables.index(one), record_stages))
         combined = FitResult(_cat_params([r.params for r in results]), torch.cat([r.loss for r in results]),
                              starts.turned.clone(), _merge_stage_logs([r.stages for r in results]))
-        return self._best_per_person(combined, starts, targets.keypoints.shape[0])
+        return self._best_per_person(combined, starts, batch)
 
     def _best_per_person(self, result: FitResult, starts: Starts, batch: int) -> FitResult:
         """Per person, the start with the lowest loss (the first on a tie)."""
@@ -115,14 +134,22 @@ class Fitter:
         return FitResult(_select(result.params, best), result.loss[best], starts.turned[best], stages)
 
     def _fit_starts(self, targets: Targets, variables: Variables, record_stages: bool) -> FitResult:
-        """The camera stage, then the configured stages, from ``variables`` (one row per start)."""
+        """The camera stage (unless the config skips it), then the configured stages, from
+        ``variables`` (one row per start)."""
         targets = dataclasses.replace(targets, initial_depth=variables.transl[:, 2].clone(),
                                       ids=torch.arange(len(targets.keypoints), device=targets.keypoints.device))
-        variables, log = self.optimizer.minimize(
-            variables, targets, ("global_orient", "transl"),
-            lambda v, t: camera_terms(self.model, self.prior, v, t, t.initial_depth, self.config)["total"],
-            self.config.camera)
-        logs = [StageLog("camera", log)]
+        logs = []
+        if self.config.regress_only:  # the start is the result; its loss is the data term alone
+            with torch.no_grad():
+                loss = stage_terms(self.model, self.prior, variables, targets, DATA_ONLY, self.config)["total"]
+                keypoints = self.model.keypoints(variables.to_params(self.prior))[1] if record_stages else None
+            return self._result(variables, loss, [StageLog("regressor", OptimizeLog(0.0, 0, 0, 0.0), keypoints)])
+        if self.config.camera_stage:
+            variables, log = self.optimizer.minimize(
+                variables, targets, ("global_orient", "transl"),
+                lambda v, t: camera_terms(self.model, self.prior, v, t, t.initial_depth, self.config)["total"],
+                self.config.camera)
+            logs.append(StageLog("camera", log))
         loss = None
         for stage in self.config.stages:
             def objective(v: Variables, t: Targets, stage=stage) -> torch.Tensor:
@@ -137,6 +164,9 @@ class Fitter:
                 if record_stages:
                     keypoints = self.model.keypoints(variables.to_params(self.prior))[1]
             logs.append(StageLog(stage.name, log, keypoints))
+        return self._result(variables, loss, logs)
+
+    def _result(self, variables: Variables, loss: torch.Tensor, logs: list[StageLog]) -> FitResult:
         with torch.no_grad():
             params = variables.to_params(self.prior)
         params = BodyParams(**{k: v.detach().clone() for k, v in params.as_dict().items()})

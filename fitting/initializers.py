@@ -7,6 +7,8 @@ keeps each person's lowest-loss fit.
 - ``rest`` (SMPLify-X): the rest pose and mean shape facing the camera, translation by
   similar triangles on the torso; side views (shoulders closer than ``flip_shoulder_px``)
   also start turned by 180 degrees about the vertical axis.
+- ``regressor`` (SPIN): the learned regressor's pose, shape and camera
+  (``fitting.regressor_init``), the fit held near its pose by the stages' ``anchor`` term.
 - A person whose task carries initial parameters starts from them (the pose through the
   prior's encoder; a missing translation by similar triangles from that pose); with a
   carried ``global_orient`` it starts once, without the turned start.
@@ -16,8 +18,8 @@ Shapes: B people, S starts, K keypoints.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -46,11 +48,21 @@ InitialParams = dict[str, np.ndarray]
 @dataclass
 class Starts:
     """``rows`` (S,) the person each start belongs to, ``variables`` (S, ...) where it starts,
-    ``turned`` (S,) whether it is the 180-degree turned start of a side view."""
+    ``turned`` (S,) whether it is the 180-degree turned start of a side view; ``anchor``
+    (S, 21, 3, 3), when set, the body pose the fit is held near (``Targets.anchor``)."""
 
     rows: torch.Tensor
     variables: Variables
     turned: torch.Tensor
+    anchor: torch.Tensor | None = None
+
+    @staticmethod
+    def cat(parts: list["Starts"]) -> "Starts":
+        anchors = [part.anchor for part in parts]
+        anchor = None if any(a is None for a in anchors) else torch.cat(anchors)
+        variables = Variables(*(torch.cat([getattr(part.variables, f.name) for part in parts])
+                                for f in fields(Variables)))
+        return Starts(torch.cat([p.rows for p in parts]), variables, torch.cat([p.turned for p in parts]), anchor)
 
 
 def needs_flip(targets: Targets, config: FitConfig) -> torch.Tensor:
@@ -90,7 +102,7 @@ def place_translation(model: BodyModel, prior: BodyPosePrior, config: FitConfig,
     return translation
 
 
-def _carry_initial(variables: Variables, prior: BodyPosePrior, row: int, initial: InitialParams) -> bool:
+def carry_initial(variables: Variables, prior: BodyPosePrior, row: int, initial: InitialParams) -> bool:
     """Writes ``initial`` into row ``row`` of ``variables``; whether it carried a translation."""
     for name, field in _CARRIED.items():
         if name in initial:
@@ -120,7 +132,7 @@ def rest_variables(model: BodyModel, prior: BodyPosePrior, config: FitConfig, ta
     has_translation = torch.zeros(batch, dtype=torch.bool, device=variables.transl.device)
     for row, params in enumerate(initial or []):
         if params is not None:
-            has_translation[row] = _carry_initial(variables, prior, row, params)
+            has_translation[row] = carry_initial(variables, prior, row, params)
     placed = place_translation(model, prior, config, variables, targets)
     variables.transl = torch.where(has_translation[:, None], variables.transl, placed)
     return variables
@@ -141,14 +153,3 @@ def rest_starts(model: BodyModel, prior: BodyPosePrior, config: FitConfig, targe
                                [initial[row] for row in rows.tolist()])
     turned = torch.arange(len(rows), device=rows.device) >= batch
     return Starts(rows, variables, turned)
-
-
-Initializer = Callable[[BodyModel, BodyPosePrior, FitConfig, Targets, Sequence[InitialParams | None]], Starts]
-INITIALIZERS: dict[str, Initializer] = {"rest": rest_starts}
-
-
-def get_initializer(name: str) -> Initializer:
-    """The initialiser ``init: <name>`` names."""
-    if name not in INITIALIZERS:
-        raise ValueError(f"unknown initialiser {name!r}; known: {sorted(INITIALIZERS)}")
-    return INITIALIZERS[name]

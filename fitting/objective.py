@@ -28,7 +28,8 @@ class Targets:
     ``data_weight`` (B,) = data_weight_scale / image height, and, once the translation is
     initialised, ``initial_depth`` (B,) that the camera stage anchors t_z to; ``ids`` (B,)
     numbers the problems so that per-problem state (collision pairs) follows a row when the
-    optimiser evaluates a subset."""
+    optimiser evaluates a subset; ``anchor`` (B, 21, 3, 3), when set, is the body pose the
+    stages' ``anchor`` term holds the fit near (the regressor's prediction)."""
 
     keypoints: torch.Tensor
     confidence: torch.Tensor
@@ -36,6 +37,7 @@ class Targets:
     data_weight: torch.Tensor
     initial_depth: torch.Tensor | None = None
     ids: torch.Tensor | None = None
+    anchor: torch.Tensor | None = None
 
     def index(self, rows: torch.Tensor) -> "Targets":
         return Targets(*(None if getattr(self, f.name) is None else getattr(self, f.name)[rows]
@@ -158,6 +160,8 @@ def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, ta
         terms["expression"] = stage.expression ** 2 * squared_norm(variables.expression)
         jaw = torch.tensor(stage.jaw, dtype=rotations.dtype, device=rotations.device)
         terms["jaw"] = axis_weighted_squared_norm(variables.jaw_pose, jaw)
+    if targets.anchor is not None and stage.anchor > 0:
+        terms["anchor"] = stage.anchor ** 2 * (rotations - targets.anchor).pow(2).sum((1, 2, 3))
     if with_collision:
         terms["collision"] = stage.collision * collision(vertices, targets.ids)  # linear, as in SMPLify-X
     terms["total"] = sum(terms.values())

@@ -13,7 +13,7 @@ from typing import Any
 
 from fileio.images import ImageError, read_image_size
 from fileio.openpose_json import ImageItem, KeypointFileError, read_openpose
-from fitting.camera import Intrinsics, resolve_intrinsics
+from fileio.intrinsics import Intrinsics, resolve_intrinsics
 from fitting.config import FitConfig
 from fitting.tasks import ModelKey, PersonTask, build_task
 

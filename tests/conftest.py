@@ -31,6 +31,20 @@ def randomize(params, seed: int, scale: float = 0.3, transl_scale: float | None 
 
 
 @pytest.fixture(scope="session")
+def untrained_regressor(tmp_path_factory) -> Path:
+    """A small untrained regressor's checkpoint: its outputs are a valid, arbitrary start."""
+    import torch
+
+    from regressor.checkpoint import save_checkpoint
+    from regressor.model import Regressor, RegressorShape
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("regressor") / "regressor.pt"
+    save_checkpoint(path, Regressor(RegressorShape(encoder_width=64, hidden=64)))
+    return path
+
+
+@pytest.fixture(scope="session")
 def open_model() -> BodyModel:
     return BodyModel("smplx", "neutral")
 

@@ -13,7 +13,7 @@ import torch
 
 from benchmarks.accuracy import case_metrics, error_2d_px, is_catastrophic
 from fileio.layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND
-from benchmarks.realistic_cases import BENT_DEG, CaseDistribution, camera_rotation, load_pose_pool, make_cases
+from motion.cases import BENT_DEG, CaseDistribution, camera_rotation, load_pose_pool, make_cases
 from fitting.tasks import ModelKey, PersonFit
 from motion.corpus import load_corpus, mirror_body_pose
 
@@ -191,3 +191,17 @@ def test_the_truth_scores_zero(cases):
 def test_distribution_is_frozen_data():
     with pytest.raises(dataclasses.FrozenInstanceError):
         DIST.fill = (0.1, 0.2)  # type: ignore[misc]
+
+
+def test_a_case_can_start_a_fit_from_its_truth(cases):
+    """The benchmark's oracle start: every case's true parameters are a valid task start."""
+    from fitting.config import load_config
+    from fitting.tasks import build_task
+    from tests.conftest import REPO
+
+    config = load_config(REPO / "cfg" / "fit_smplx.yaml")
+    for case in cases[:4]:
+        task, reason = build_task(case.observed, case.intrinsics, case.image_size, config, case.case_id, 0,
+                                  initial=case.initial_params())
+        assert task is not None, reason
+        np.testing.assert_allclose(task.initial["body_pose"], case.params.body_pose[0].numpy(), atol=1e-6)

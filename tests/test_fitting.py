@@ -9,7 +9,8 @@ import pytest
 import roma
 import torch
 
-from fitting.camera import default_focal, focal_from_exif, least_squares_translation, project, resolve_intrinsics
+from fileio.intrinsics import default_focal, focal_from_exif, resolve_intrinsics
+from fitting.camera import least_squares_translation, project
 from fitting.config import StageConfig, load_config, parse_config
 from fitting.fitter import Fitter
 from fitting.initializers import FACING_AWAY, FACING_CAMERA, needs_flip, rest_variables

@@ -119,7 +119,7 @@ def test_carried_parameters_are_checked(open_model):
 
 def test_every_initialiser_is_known_to_the_config():
     from fitting.config import INITIALIZER_NAMES, parse_config
-    from fitting.initializers import INITIALIZERS
+    from fitting.start_registry import INITIALIZERS
 
     assert set(INITIALIZERS) == set(INITIALIZER_NAMES)
     data = yaml.safe_load((REPO / "cfg" / "fit_smplx.yaml").read_text())

@@ -124,8 +124,10 @@ class RealisticCase:
     image_size = property(lambda self: self.camera.image_size, doc="(height, width)")
 
     def initial_params(self) -> dict[str, np.ndarray]:
-        """The true parameters as a task's ``initial`` (name -> (D,)): a start from the truth."""
-        return {name: value[0].double().numpy() for name, value in self.params.as_dict().items()}
+        """The true parameters as a task's ``initial`` (name -> (D,)): a start from the truth
+        (the eyes, which a task does not carry, stay at rest as in every case)."""
+        return {name: value[0].double().numpy() for name, value in self.params.as_dict().items()
+                if name not in ("leye_pose", "reye_pose")}
 
     def describe(self) -> dict:
         """JSON-ready bins and camera of the case."""
@@ -170,10 +172,11 @@ def _posed(model: BodyModel, poses: np.ndarray) -> BodyParams:
     return params
 
 
-def load_pose_pool(model: BodyModel, split: str = "heldout", stride: int = 3) -> PosePool:
-    """Every ``stride``-th frame of the ``split`` clips, with each frame's trunk flexion."""
+def load_pose_pool(model: BodyModel, split: str = "heldout", stride: int = 3, widened: bool = False) -> PosePool:
+    """Every ``stride``-th frame of the ``split`` clips (with ``widened``, also the widened
+    poses of that split), with each frame's trunk flexion."""
     poses, names = [], []
-    for clip in load_corpus(split):
+    for clip in load_corpus(split, widened=widened):
         frames = np.arange(0, len(clip.poses), stride)
         poses.append(clip.poses[frames])
         names += [f"{clip.name}:{frame}" for frame in frames]

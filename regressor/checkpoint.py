@@ -1,0 +1,63 @@
+"""Saving and loading regressor checkpoints (``regressor.pt``: weights and architecture;
+``last.pt``: also the discriminators and optimisers, to resume training)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fileio.atomic import atomic_path
+from regressor.model import Regressor, RegressorShape
+
+FORMAT = "bodyfit-regressor-1"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = REPO / "models" / "regressor" / "open_corpus" / "regressor.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the file and the problem."""
+
+
+def save_checkpoint(path: Path, model: Regressor, extra: dict[str, Any] | None = None) -> None:
+    """Writes ``model`` (weights, architecture) and ``extra`` atomically."""
+    payload = {"format": FORMAT, "shape": model.shape.to_dict(), "state_dict": model.state_dict(), **(extra or {})}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such regressor checkpoint")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({error})") from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a bodyfit regressor checkpoint (format {FORMAT!r} expected)")
+    return payload
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    """Everything ``last.pt`` holds."""
+    return _read(Path(path))
+
+
+def resolve(path: Path | str) -> Path:
+    """``default`` -> the shipped checkpoint; a folder -> its ``regressor.pt``."""
+    if str(path) == "default":
+        return DEFAULT_CHECKPOINT
+    path = Path(path)
+    return path / "regressor.pt" if path.is_dir() else path
+
+
+def load_regressor(path: Path | str = "default", device: torch.device | str = "cpu") -> Regressor:
+    """The regressor of a checkpoint (``default``: the shipped one), in eval mode."""
+    path = resolve(path)
+    payload = _read(path)
+    try:
+        model = Regressor(RegressorShape(**payload["shape"]))
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, KeyError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: weights do not match the architecture ({error})") from error
+    return model.to(device).eval()

@@ -1,0 +1,91 @@
+"""SPIN's loop (``train_regressor.py --spin``): epochs over a keypoint-only dataset keep each
+person's best fit, train the regressor, resume, and write the pseudo-ground-truth in fit.py's
+output contract and a trainer's dataset layout (HumanData for SMPL-X, SPIN's npz for SMPL)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import train_regressor
+from fileio.images import write_png
+from fileio.layout import BODY
+from fileio.openpose_json import PersonKeypoints, write_openpose
+from motion.cases import make_cases
+from regressor.checkpoint import load_training_state
+from spin.store import FitStore
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, open_model):
+    """Six held-out realistic cases as a folder: grey images of the cases' sizes and their
+    BODY_25 detections as OpenPose files (hands and face unseen)."""
+    root = tmp_path_factory.mktemp("spin_data")
+    images, keypoints = root / "images", root / "keypoints"
+    images.mkdir(), keypoints.mkdir()
+    for case in make_cases(open_model, 6, seed=21):
+        height, width = case.image_size
+        write_png(images / f"{case.case_id}.png", np.full((height // 4, width // 4, 3), 128, dtype=np.uint8))
+        (images / f"{case.case_id}_camera.json").write_text(json.dumps(dict(zip(("fx", "fy", "cx", "cy"),
+                                                                             (case.intrinsics / 4).tolist()))))
+        observed = np.zeros_like(case.observed)
+        observed[BODY] = case.observed[BODY] * np.array([0.25, 0.25, 1.0])
+        write_openpose(keypoints / f"{case.case_id}_keypoints.json", [PersonKeypoints.from_layout(observed)])
+    return images, keypoints
+
+
+@pytest.fixture(scope="module")
+def start(untrained_regressor):
+    return untrained_regressor
+
+
+@pytest.fixture(scope="module")
+def spin_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "spin.yaml"
+    path.write_text("epochs: 2\nbatch_size: 4\nlearning_rate: 1.0e-4\nmax_error_share: 0.2\n"
+                    "fit_iterations: [5, 5]\nseed: 0\n")
+    return path
+
+
+def run(dataset, start, spin_config, output, *extra):
+    images, keypoints = dataset
+    return train_regressor.main(["--spin", "--images", str(images), "--keypoints", str(keypoints),
+                                 "--output", str(output), "--checkpoint", str(start),
+                                 "--spin-config", str(spin_config), "--quiet", *extra])
+
+
+def test_loop_keeps_best_fits_resumes_and_writes_pseudo_ground_truth(tmp_path, dataset, start, spin_config):
+    output = tmp_path / "spin"
+    assert run(dataset, start, spin_config, output) == 0
+    history = json.loads((output / "spin_history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[0]["replaced"] == 6  # every person fitted once
+    assert history[1]["mean_data_term"] <= history[0]["mean_data_term"]  # the store keeps the better fit
+    store = FitStore.load(output / "spin_store.npz", 6)
+    assert np.isfinite(store.data_term).all() and store.valid.any()
+    # resume: one more epoch continues the history and the regressor's training state
+    assert run(dataset, start, spin_config, output, "--epochs", "3") == 0
+    again = json.loads((output / "spin_history.json").read_text())
+    assert again[:2] == history and again[2]["epoch"] == 3
+    assert load_training_state(output / "last.pt")["epoch"] == 3
+    # pseudo-ground-truth: fit.py's contract for every valid person, and HumanData
+    valid = int(FitStore.load(output / "spin_store.npz", 6).valid.sum())
+    people = list((output / "pseudo_gt" / "results").glob("*/0*.npz"))
+    assert len(people) == valid
+    summary = json.loads((output / "pseudo_gt" / "summary.json").read_text())
+    assert summary["people_fitted"] == valid
+    with np.load(output / "pseudo_gt_humandata.npz", allow_pickle=True) as data:
+        body = data["smplx"].item()
+        assert int(data["__data_len__"]) == valid and body["body_pose"].shape == (valid, 21, 3)
+        assert data["bbox_xywh"].shape == (valid, 5) and len(data["image_path"]) == valid
+
+
+def test_smpl_fits_give_spins_npz(tmp_path, dataset, start, spin_config, open_body_folder):
+    output = tmp_path / "spin_smpl"
+    assert run(dataset, start, spin_config, output, "--epochs", "1", "--model-type", "smpl",
+               "--model-folder", str(open_body_folder)) == 0
+    with np.load(output / "pseudo_gt_spin.npz") as data:
+        count = int(FitStore.load(output / "spin_store.npz", 6).valid.sum())
+        assert data["pose"].shape == (count, 72) and data["shape"].shape == (count, 10)
+        assert data["center"].shape == (count, 2) and (data["scale"] > 0).all()

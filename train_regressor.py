@@ -1,0 +1,167 @@
+"""Train the HMR-style regressor that starts every fit.
+
+    python train_regressor.py --output runs/regressor                 # the shipped model's recipe
+    python train_regressor.py --images DIR --keypoints DIR [--params DIR] --output runs/mine [--encoder rgb]
+    python train_regressor.py --spin --images DIR --keypoints DIR --output runs/spin [--checkpoint START]
+
+Without ``--images``: synthetic people from the motion corpus's train clips through the
+accuracy benchmark's generator (``motion.cases``), drawn once and cached under ``--cache``,
+with fresh detection noise every batch; evaluated on people from the held-out clips. With
+``--images``: a user's images and OpenPose keypoints (and parameters where known, in fit.py's
+output layout), with the keypoint or the RGB (ResNet-50) encoder; ``--checkpoint`` starts
+from trained weights.
+
+Resumes from ``OUTPUT/last.pt`` (``--restart`` starts over). Writes ``regressor.pt`` (usable as
+``fit.py --regressor OUTPUT``), ``last.pt``, ``config.yaml`` and ``metrics.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bodymodels.layer import BodyModel
+from motion.corpus import load_corpus, mirror_body_pose
+from regressor.checkpoint import load_regressor
+from regressor.synthetic import SyntheticPeople, generate
+from regressor.training import RealSamples, RegressorTrainConfig, load_train_config, synthetic_batches, train
+
+REPO = Path(__file__).resolve().parent
+
+
+def cached_people(cache: Path, split: str, count: int, seed: int, widened: bool, workers: int) -> SyntheticPeople:
+    """``count`` synthetic people of ``split``, read from ``cache`` or drawn and written there."""
+    path = cache / f"{split}_{count}_s{seed}{'_widened' if widened and split == 'train' else ''}.npz"
+    if path.is_file():
+        return SyntheticPeople.load(path)
+    people = generate(count, seed, split, widened=widened and split == "train", workers=workers)
+    people.save(path)
+    return people
+
+
+def real_samples() -> RealSamples:
+    """Corpus train poses (widened too) and their mirrors: the adversarial priors' real poses."""
+    poses = np.concatenate([clip.poses for clip in load_corpus("train", widened=True)])
+    return RealSamples(np.concatenate([poses, mirror_body_pose(poses)])[:, 3:])
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--config", type=Path, default=REPO / "cfg" / "regressor.yaml")
+    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "regressor",
+                        help="where the synthetic people are kept between runs")
+    parser.add_argument("--images", type=Path, help="train on a user's images (with --keypoints)")
+    parser.add_argument("--keypoints", type=Path, help="OpenPose keypoint files of --images")
+    parser.add_argument("--params", type=Path, help="known parameters of --images (fit.py's output layout)")
+    parser.add_argument("--encoder", choices=("keypoints", "heatmaps", "rgb"), help="override model.encoder")
+    parser.add_argument("--checkpoint", type=Path, help="start from these weights (fine-tuning)")
+    parser.add_argument("--spin", action="store_true", help="SPIN's loop on --images / --keypoints")
+    parser.add_argument("--spin-config", type=Path, default=REPO / "cfg" / "spin.yaml")
+    parser.add_argument("--epochs", type=int, help="with --spin: override epochs")
+    parser.add_argument("--fit-config", type=Path, default=None,
+                        help="with --spin: the fitting schedule (default cfg/fit_<model-type>.yaml; its 'regressor' stages)")
+    parser.add_argument("--model-type", choices=["smpl", "smplh", "smplx"], default="smplx", help="with --spin")
+    parser.add_argument("--model-folder", type=Path, default=None, help="with --spin: your body model files")
+    parser.add_argument("--gender", choices=["neutral", "male", "female"], default="neutral", help="with --spin")
+    parser.add_argument("--steps", type=int, help="override training.steps")
+    parser.add_argument("--batch-size", type=int, help="override training.batch_size")
+    parser.add_argument("--workers", type=int, default=2, help="processes drawing synthetic people")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--restart", action="store_true", help="ignore OUTPUT/last.pt")
+    parser.add_argument("--quiet", action="store_true")
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> RegressorTrainConfig:
+    overrides: dict[str, dict] = {}
+    if args.steps:
+        overrides.setdefault("training", {})["steps"] = args.steps
+    if args.batch_size:
+        overrides.setdefault("training", {})["batch_size"] = args.batch_size
+    if args.encoder:
+        overrides.setdefault("model", {})["encoder"] = args.encoder
+    return load_train_config(args.config, overrides)
+
+
+def spin_main(args: argparse.Namespace, config: RegressorTrainConfig, body: BodyModel, device: torch.device) -> int:
+    """SPIN's loop on a user's images, then the pseudo-ground-truth."""
+    from fileio.openpose_json import match_images
+    from fitting.config import load_config
+    from fitting.engine import ModelBank
+    from fitting.tasks import ModelKey
+    from regressor.image_data import read_image_dataset
+    from regressor.training import Learner
+    from spin.export import write_dataset_file, write_results
+    from spin.loop import load_spin_config, run_spin
+    from spin.store import FitStore
+
+    if not args.keypoints:
+        raise SystemExit("train_regressor.py: --spin needs --images and --keypoints")
+    spin = load_spin_config(args.spin_config, {"epochs": args.epochs} if args.epochs else None)
+    fit_config = load_config(args.fit_config or REPO / "cfg" / f"fit_{args.model_type}.yaml", {"init": "regressor"})
+    if len(spin.fit_iterations) != len(fit_config.stages):
+        raise SystemExit(f"{args.spin_config}: fit_iterations needs one entry per regressor stage "
+                         f"({len(fit_config.stages)})")
+    stages = tuple(dataclasses.replace(stage, batched_max_iterations=count)
+                   for stage, count in zip(fit_config.stages, spin.fit_iterations))
+    fit_config = dataclasses.replace(fit_config, stages=stages)
+    key = ModelKey(args.model_type, args.gender)
+    fitter = ModelBank({args.model_type: fit_config}, args.model_folder, device).fitter(key)
+    samples = read_image_dataset(args.images, args.keypoints)
+    start = load_regressor(args.checkpoint or "default", device)
+    config = RegressorTrainConfig(start.shape, config.data, config.training, config.losses)
+    learner = Learner(start, body, real_samples(), config, device)
+    history = run_spin(samples, learner, fitter, spin, args.output, progress=not args.quiet)
+    store = FitStore.load(args.output / "spin_store.npz", len(samples))
+    summary = write_results(match_images(args.images, args.keypoints), samples, store, fitter, key,
+                            args.output / "pseudo_gt")
+    dataset = write_dataset_file(samples, store, fitter, args.images, args.output)
+    print(json.dumps({"epochs": history, "pseudo_gt": str(args.output / "pseudo_gt"), "dataset_file": str(dataset),
+                      "people_fitted": summary["people_fitted"]}, indent=1))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    config = build_config(args)
+    if args.spin:
+        if not args.images:
+            raise SystemExit("train_regressor.py: --spin needs --images and --keypoints")
+        return spin_main(args, config, BodyModel(), torch.device(args.device))
+    device = torch.device(args.device)
+    body = BodyModel()
+    data = config.data
+    started = time.perf_counter()
+    heldout = cached_people(args.cache, "heldout", data.heldout_samples, data.seed + 1, False, args.workers)
+    if args.images:
+        if not args.keypoints:
+            raise SystemExit("--images needs --keypoints")
+        from regressor.image_data import image_batches, read_image_dataset
+        samples = read_image_dataset(args.images, args.keypoints, args.params)
+        batches = image_batches(samples, config.training.batch_size, with_images=config.model.encoder == "rgb",
+                                crop_size=config.model.crop_size, body=body)
+        heldout = heldout if config.model.encoder != "rgb" else None  # synthetic people have no pixels
+    else:
+        people = cached_people(args.cache, "train", data.train_samples, data.seed, data.widened, args.workers)
+        batches = synthetic_batches(people, config.training.batch_size)
+    start = load_regressor(args.checkpoint) if args.checkpoint else None
+    if start is not None and start.shape != config.model:
+        config = RegressorTrainConfig(start.shape, config.data, config.training, config.losses)
+    metrics = train(config, batches, body, real_samples(), args.output, device, heldout=heldout,
+                    resume=not args.restart, progress=not args.quiet, regressor=start)
+    metrics["wall_seconds_with_data"] = time.perf_counter() - started
+    print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
