@@ -102,6 +102,10 @@ def load_fit_config(args: argparse.Namespace) -> FitConfig:
         raise SystemExit(f"fit.py: {error}") from error
     if args.regressor is not None:
         config = dataclasses.replace(config, regressor=dataclasses.replace(config.regressor, checkpoint=args.regressor))
+    if args.vposer is not None and config.init == "regressor" and not config.regress_only:
+        # the regressor's schedule names its own prior; --vposer replaces it there too
+        config = dataclasses.replace(config, body_pose_prior=overrides["body_pose_prior"],
+                                     vposer=overrides.get("vposer", config.vposer))
     if args.collision:
         config = dataclasses.replace(config, collision=dataclasses.replace(config.collision, enabled=True))
     if config.model_type != args.model_type:
@@ -120,7 +124,11 @@ def build(args: argparse.Namespace) -> tuple[ModelBank, ModelKey]:
         if config.init == "regressor":  # a bad checkpoint: one line now, not a failed batch later
             from fitting.regressor_init import cached_regressor
             from regressor.checkpoint import resolve
-            cached_regressor(str(resolve(config.regressor.checkpoint)), str(bank.device))
+            device = str(bank.model(key).smpl.v_template.device)  # as the fit will ask for it
+            regressor = cached_regressor(str(resolve(config.regressor.checkpoint)), device)
+            if regressor.shape.encoder == "rgb":
+                raise ValueError(f"{resolve(config.regressor.checkpoint)}: an RGB regressor; fit.py starts fits "
+                                 "from keypoint regressors (keypoints or heatmaps encoders)")
     except (ModelFileError, FileNotFoundError, ValueError) as error:
         raise SystemExit(f"fit.py: {error}") from error
     return bank, key

@@ -100,7 +100,7 @@ def spin_main(args: argparse.Namespace, config: RegressorTrainConfig, body: Body
     from regressor.image_data import read_image_dataset
     from regressor.training import Learner
     from spin.export import write_dataset_file, write_results
-    from spin.loop import load_spin_config, run_spin
+    from spin.loop import load_spin_config, run_spin, sample_keys
     from spin.store import FitStore
 
     if not args.keypoints:
@@ -119,8 +119,8 @@ def spin_main(args: argparse.Namespace, config: RegressorTrainConfig, body: Body
     start = load_regressor(args.checkpoint or "default", device)
     config = RegressorTrainConfig(start.shape, config.data, config.training, config.losses)
     learner = Learner(start, body, real_samples(), config, device)
-    history = run_spin(samples, learner, fitter, spin, args.output, progress=not args.quiet)
-    store = FitStore.load(args.output / "spin_store.npz", len(samples))
+    history = run_spin(samples, learner, fitter, spin, args.output, progress=not args.quiet, resume=not args.restart)
+    store = FitStore.load(args.output / "spin_store.npz", sample_keys(samples))
     summary = write_results(match_images(args.images, args.keypoints), samples, store, fitter, key,
                             args.output / "pseudo_gt")
     dataset = write_dataset_file(samples, store, fitter, args.images, args.output)

@@ -3,7 +3,7 @@
     python benchmarks/accuracy.py [--cases 256] [--priors l2_angles default PATH] [--oracle] [--output DIR]
     python benchmarks/accuracy.py --starts regress_only rest regressor_full regressor [--oracle] [--regressor PATH]
 
-Cases come from ``benchmarks.realistic_cases``: held-out motion-corpus poses with their real tilt
+Cases come from ``motion.cases``: held-out motion-corpus poses with their real tilt
 and bending and any heading, handheld or raised cameras (pitch -30..20 deg, roll +-10, 18-85
 mm equivalent lenses), bodies filling 40-90 % of a 1280 x 960 or 960 x 1280 frame, a fifth cut
 by the border, keypoint noise of 1-2 % of the body's height (2-3x on hands and face), hidden
@@ -297,7 +297,7 @@ def run(args: argparse.Namespace, cases: list[RealisticCase], faces: np.ndarray)
     results = {}
     for label, config in run_configs(args):
         bank = ModelBank({config.model_type: config}, device=args.device)
-        for from_truth in (False, True) if args.oracle else (False,):
+        for from_truth in (False, True) if args.oracle and not config.regress_only else (False,):
             name = f"{label}, from the truth" if from_truth else label
             print(f"{name}: fitting {len(cases)} cases", file=sys.stderr)
             rows, fits = fit_cases(cases, config, bank, args.batch_size, args.focal, from_truth)

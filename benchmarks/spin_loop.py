@@ -69,8 +69,6 @@ def main(argv: list[str] | None = None) -> None:
         samples.append(ImageSample(Path(f"{case.case_id}.png"), keypoints, case.intrinsics, case.image_size,
                                    case.case_id, 0))
     start = resolve(args.checkpoint)
-    for stale in ("last.pt", "spin_store.npz"):  # a fresh loop, not a resumed one
-        (args.output / stale).unlink(missing_ok=True)
     results = scored_runs(cases, start, args.batch_size, "before")
     spin = load_spin_config(REPO / "cfg" / "spin.yaml", {"epochs": args.epochs} if args.epochs else None)
     fit_config = load_config(REPO / "cfg" / "fit_smplx.yaml", {"init": "regressor"})
@@ -80,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     train_config = load_train_config(REPO / "cfg" / "regressor.yaml")
     train_config = dataclasses.replace(train_config, model=regressor.shape)
     learner = Learner(regressor, model, real_samples(), train_config, torch.device("cpu"))
-    history = run_spin(samples, learner, fitter, spin, args.output)
+    history = run_spin(samples, learner, fitter, spin, args.output, resume=False)  # a fresh loop
     results.update(scored_runs(cases, args.output / "regressor.pt", args.batch_size, f"after {spin.epochs} epochs"))
     table = comparison(results)
     per_thousand = [1000 * h["seconds"] / h["people"] for h in history]

@@ -101,7 +101,8 @@ def _stages(rows: list[dict], defaults: dict, where: str) -> tuple[StageConfig, 
 
 def parse_config(data: dict, where: str = "config") -> FitConfig:
     """A ``FitConfig`` from YAML data. With ``init: regressor`` the ``regressor`` section's
-    stages, prior and camera-stage choice are the active ones."""
+    stages, prior and camera-stage choice replace the top-level ones (``regress_only``: the
+    pose is the variable, so the result is exactly the regressor's)."""
     data = dict(data)
     defaults = data.pop("stage_defaults", {}) or {}
     stages = _stages(data.pop("stages", []), defaults, where)
@@ -115,6 +116,8 @@ def parse_config(data: dict, where: str = "config") -> FitConfig:
             raise ValueError(f"{where}: init: regressor needs regressor.stages")
         stages = regressor.stages
         data["body_pose_prior"], data["camera_stage"] = regressor.body_pose_prior, regressor.camera_stage
+        if data.get("regress_only"):  # the regressor's pose exactly, not a prior's reconstruction of it
+            data["body_pose_prior"] = "l2_angles"
     camera = build_dataclass(CameraStageConfig, data.pop("camera", {}) or {}, f"{where}: camera")
     collision_data = dict(data.pop("collision", {}) or {})
     if "touching_parts" in collision_data:

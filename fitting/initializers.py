@@ -59,7 +59,9 @@ class Starts:
     @staticmethod
     def cat(parts: list["Starts"]) -> "Starts":
         anchors = [part.anchor for part in parts]
-        anchor = None if any(a is None for a in anchors) else torch.cat(anchors)
+        if any(a is None for a in anchors) and not all(a is None for a in anchors):
+            raise ValueError("starts of one batch either all carry an anchor or none does")
+        anchor = None if anchors[0] is None else torch.cat(anchors)
         variables = Variables(*(torch.cat([getattr(part.variables, f.name) for part in parts])
                                 for f in fields(Variables)))
         return Starts(torch.cat([p.rows for p in parts]), variables, torch.cat([p.turned for p in parts]), anchor)

@@ -28,7 +28,9 @@ def save_checkpoint(path: Path, model: Regressor, extra: dict[str, Any] | None =
 
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such regressor checkpoint")
+        hint = " (the shipped one is missing: reinstall, or train one with python train_regressor.py)" \
+            if path == DEFAULT_CHECKPOINT else ""
+        raise CheckpointError(f"{path}: no such regressor checkpoint{hint}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:

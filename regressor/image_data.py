@@ -243,7 +243,8 @@ def image_batches(samples: list[ImageSample], batch_size: int, with_images: bool
     """Random batches (drawn with replacement) of ``samples``: the regressor's inputs of the
     detections (with ``crop_size`` RGB crops when ``with_images``, each image cropped at its
     own size), 2D targets = the detections weighted by their confidence, and the parameters
-    when every drawn sample has them (``joints`` too when ``body`` is given, else None)."""
+    (``joints`` too when ``body`` is given) of the samples that have them: rows without are
+    filled at rest and weighted 0 (``label_weight``); a batch with none has no labels."""
     if not samples:
         raise ValueError("samples is empty")
     if batch_size < 1 or crop_size < 1:
@@ -260,11 +261,16 @@ def image_batches(samples: list[ImageSample], batch_size: int, with_images: bool
         if with_images:
             inputs = replace(inputs, image=sample_crops(chosen, inputs.box, crop_size, read))
         batch = SupervisedBatch(inputs, keypoints[..., :2], keypoints[..., 2])
-        if all(s.has_params for s in chosen):
-            batch.rotations = true_rotations(np.stack([s.global_orient for s in chosen]),
-                                             np.stack([s.body_pose for s in chosen]))
-            batch.betas, batch.transl = tensor([s.betas for s in chosen]), tensor([s.transl for s in chosen])
-            batch.joints = None if joints is None else torch.as_tensor(joints[rows])
+        known = np.array([s.has_params for s in chosen])
+        if known.any():
+            def labels(name: str, width: int) -> np.ndarray:
+                return np.stack([getattr(s, name) if s.has_params else np.zeros(width, dtype=np.float32)
+                                 for s in chosen])
+
+            batch.rotations = true_rotations(labels("global_orient", 3), labels("body_pose", 63))
+            batch.betas, batch.transl = tensor(labels("betas", NUM_BETAS)), tensor(labels("transl", 3))
+            batch.joints = None if joints is None else torch.as_tensor(np.nan_to_num(joints[rows]))
+            batch.label_weight = torch.as_tensor(known, dtype=torch.float32)
         return batch
 
     return draw

@@ -74,7 +74,6 @@ class SyntheticPeople:
 def _generate_chunk(job: tuple[str, bool, int, int, int]) -> SyntheticPeople:
     """``count`` samples of ``split`` drawn with the seed sequence (seed, chunk)."""
     split, widened, seed, chunk, count = job
-    torch.set_num_threads(1)
     model = BodyModel()
     dist = CaseDistribution(split=split, frame_stride=1)
     generator = CaseGenerator(model, load_pose_pool(model, split, 1, widened=widened), dist)
@@ -107,7 +106,8 @@ def generate(count: int, seed: int, split: str = "train", widened: bool = True, 
             parts.append(_generate_chunk(job))
             bar.update(job[-1])
     else:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads,
+                                                       initargs=(1,)) as pool:  # one thread per worker
             for part in pool.imap(_generate_chunk, jobs):
                 parts.append(part)
                 bar.update(len(part))

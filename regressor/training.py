@@ -26,7 +26,7 @@ from bodymodels.layer import BodyModel
 from fileio.atomic import write_text_atomic
 from fileio.config import build_dataclass, plain, read_yaml
 from regressor.body import body_points
-from regressor.checkpoint import load_training_state, save_checkpoint
+from regressor.checkpoint import CheckpointError, load_training_state, save_checkpoint
 from regressor.discriminators import Discriminators, discriminator_loss, generator_loss
 from regressor.inputs import RegressorInput, make_input
 from regressor.losses import (joint_loss, keypoint_loss, mpjpe, pa_mpjpe, project, rotation_loss,
@@ -269,11 +269,17 @@ class Learner:
                 "generator_optimizer": self.generator_opt.state_dict(),
                 "discriminator_optimizer": self.discriminator_opt.state_dict()}
 
-    def load_training_state(self, state: dict) -> None:
-        self.regressor.load_state_dict(state["state_dict"])
-        self.discriminators.load_state_dict(state["discriminators"])
-        self.generator_opt.load_state_dict(state["generator_optimizer"])
-        self.discriminator_opt.load_state_dict(state["discriminator_optimizer"])
+    def load_training_state(self, state: dict, path: Path) -> None:
+        """Resumes from ``state`` (read from ``path``); ``CheckpointError`` naming it when it
+        holds another architecture."""
+        try:
+            self.regressor.load_state_dict(state["state_dict"])
+            self.discriminators.load_state_dict(state["discriminators"])
+            self.generator_opt.load_state_dict(state["generator_optimizer"])
+            self.discriminator_opt.load_state_dict(state["discriminator_optimizer"])
+        except (KeyError, RuntimeError, ValueError) as error:
+            raise CheckpointError(f"{path}: cannot resume from it, another architecture or run ({error}); "
+                                  "use another output folder or --restart") from error
 
 
 def train(config: RegressorTrainConfig, batches: Callable[[np.random.Generator], SupervisedBatch],
@@ -292,9 +298,11 @@ def train(config: RegressorTrainConfig, batches: Callable[[np.random.Generator],
     step, history, seconds = 0, [], 0.0
     rng = np.random.default_rng(optim.seed)
     last = output / "last.pt"
-    if resume and last.exists():
+    if not resume:
+        last.unlink(missing_ok=True)  # a kill before the first checkpoint must not resume the old run
+    if last.exists():
         state = load_training_state(last)
-        learner.load_training_state(state)
+        learner.load_training_state(state, last)
         step, history, seconds = state["step"], state["history"], state["seconds"]
         rng = np.random.default_rng([optim.seed, step])
     write_text_atomic(output / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -55,9 +55,10 @@ def write_results(items: list[ImageItem], samples: list[ImageSample], store: Fit
                           f"{100 * store.error_share[row]:.1f} % of the box)")
                 fits.append(PersonFit.failed(task, reason))
                 continue
-            intrinsics = torch.as_tensor(task.intrinsics[None], dtype=fitter.model.smpl.v_template.dtype)
+            reference = fitter.model.smpl.v_template
+            intrinsics = torch.as_tensor(task.intrinsics[None], dtype=reference.dtype, device=reference.device)
             result = FitResult(_params(store, [row], fitter), torch.tensor([float(store.data_term[row])]),
-                               torch.zeros(1, dtype=torch.bool))
+                               torch.zeros(1, dtype=torch.bool, device=reference.device))
             fits += person_fits(fitter, [task], intrinsics, result, 0.0)
         writer.consume(fits)
     summary = summarise(output, [item.stem for item in items], time.perf_counter() - start,
@@ -89,9 +90,14 @@ def write_dataset_file(samples: list[ImageSample], store: FitStore, fitter: Fitt
     bbox_xywh = np.concatenate([corner, boxes[:, 2:], boxes[:, 2:], np.ones((count, 1))], axis=1)
     body = {"global_orient": store.global_orient[rows], "body_pose": store.body_pose[rows].reshape(count, 21, 3),
             "betas": store.betas[rows], "transl": store.transl[rows]}
+    if fitter.model.model_type == "smplx":  # the loop fits the body: hands, face and eyes stay at rest
+        body.update(left_hand_pose=np.zeros((count, 15, 3)), right_hand_pose=np.zeros((count, 15, 3)),
+                    jaw_pose=np.zeros((count, 3)), leye_pose=np.zeros((count, 3)), reye_pose=np.zeros((count, 3)),
+                    expression=np.zeros((count, 10)))
     key = fitter.model.model_type
     path = output / "pseudo_gt_humandata.npz"
-    write_npz(path, {"image_path": names, "bbox_xywh": bbox_xywh, "keypoints2d_openpose_25": keypoints,
+    write_npz(path, {"image_path": names, "bbox_xywh": bbox_xywh, "keypoints2d_original": keypoints,
+                     "keypoints2d_original_mask": np.ones(keypoints.shape[1]),
                      "config": np.array("bodyfit_spin"), key: np.array(body, dtype=object),
                      "meta": np.array({"gender": fitter.model.gender, "keypoint_convention": "openpose_25",
                                        "focal_length": np.stack([s.intrinsics[:2] for s in chosen]) if chosen else

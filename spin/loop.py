@@ -95,16 +95,17 @@ def label_batch(samples: list[ImageSample], store: FitStore, rows: np.ndarray, f
         inputs = dataclasses.replace(inputs, image=sample_crops([samples[r] for r in rows], inputs.box, crop_size,
                                                                 images))
     model = fitter.model
+    open_model = uses_open_model(model)  # another model's shape space and pelvis: no betas, no translation label
     params = model.zero_params(len(rows))
     for name in ("global_orient", "body_pose", "transl"):
         setattr(params, name, torch.as_tensor(getattr(store, name)[rows]).to(params.betas))
     params.betas[:, :10] = torch.as_tensor(store.betas[rows]).to(params.betas)
     with torch.no_grad():
         joints = model.keypoints(params)[0][:, :22].float().cpu()
-    open_model = uses_open_model(model)
-    return SupervisedBatch(inputs, body[..., :2], body[..., 2], true_rotations(store.global_orient[rows], store.body_pose[rows]),
+    return SupervisedBatch(inputs, body[..., :2], body[..., 2],
+                           true_rotations(store.global_orient[rows], store.body_pose[rows]),
                            torch.as_tensor(store.betas[rows]) if open_model else None,
-                           torch.as_tensor(store.transl[rows]), joints,
+                           torch.as_tensor(store.transl[rows]) if open_model else None, joints,
                            torch.as_tensor(store.valid[rows], dtype=torch.float32))
 
 
@@ -119,17 +120,27 @@ class LoopStarts:
         return regressor_starts(model, prior, config, targets, initial, self.learner.regressor, self.crops)
 
 
+def sample_keys(samples: list[ImageSample]) -> list[str]:
+    """Who each sample is: ``<image stem>:<person index>``."""
+    return [f"{sample.stem}:{sample.person}" for sample in samples]
+
+
 def run_spin(samples: list[ImageSample], learner: Learner, fitter: Fitter, config: SpinConfig, output: Path,
-             progress: bool = True) -> list[dict]:
-    """Runs the loop for ``config.epochs`` epochs over ``samples`` (resuming from ``output``);
-    returns one summary per epoch (also in ``output/spin_history.json``)."""
+             progress: bool = True, resume: bool = True) -> list[dict]:
+    """Runs the loop for ``config.epochs`` epochs over ``samples`` (resuming from ``output``
+    unless ``resume`` is False, which removes its state first); returns one summary per
+    epoch (also in ``output/spin_history.json``)."""
     output.mkdir(parents=True, exist_ok=True)
     store_path, last = output / "spin_store.npz", output / "last.pt"
-    store, history, start_epoch = FitStore.empty(len(samples)), [], 0
+    if not resume:
+        store_path.unlink(missing_ok=True)
+        last.unlink(missing_ok=True)
+    keys = sample_keys(samples)
+    store, history, start_epoch = FitStore.empty(keys), [], 0
     if last.is_file() and store_path.is_file():
         state = load_training_state(last)
-        learner.load_training_state(state)
-        store, history, start_epoch = FitStore.load(store_path, len(samples)), state["history"], state["epoch"]
+        learner.load_training_state(state, last)
+        store, history, start_epoch = FitStore.load(store_path, keys), state["history"], state["epoch"]
     for group in learner.generator_opt.param_groups:
         group["lr"] = config.learning_rate
     starts = LoopStarts(learner)
@@ -171,10 +182,12 @@ def run_spin(samples: list[ImageSample], learner: Learner, fitter: Fitter, confi
                        f"{100 * summary['valid_share']:.1f} %, regressor-to-fit PA-MPJPE "
                        f"{summary['regressor_fit_disagreement_mm'] or float('nan'):.1f} mm, "
                        f"{summary['seconds']:.0f} s")
-        store.save(store_path)  # the store first: a kill between the two redoes this epoch's training only
+        # the store first (a kill before the checkpoint redoes this epoch's training only), the
+        # history before last.pt (a kill between them cannot leave the history short)
+        store.save(store_path)
+        write_text_atomic(output / "spin_history.json", json.dumps(history, indent=1))
         extra = {"epoch": epoch + 1, "history": history, "spin_config": asdict(config),
                  "config": learner.config.to_dict()}
         save_checkpoint(output / "regressor.pt", learner.regressor, extra)
         save_checkpoint(last, learner.regressor, {**extra, **learner.training_state()})
-        write_text_atomic(output / "spin_history.json", json.dumps(history, indent=1))
     return history

@@ -16,11 +16,12 @@ from fileio.atomic import write_npz
 
 @dataclass
 class FitStore:
-    """``global_orient`` (N, 3), ``body_pose`` (N, 63), ``betas`` (N, 10), ``transl`` (N, 3)
-    camera frame; ``data_term`` (N,) the stored fit's (inf: none yet); ``error_share`` (N,)
+    """``keys`` (N,) who each row is (``<image stem>:<person index>``); ``global_orient``
+    (N, 3), ``body_pose`` (N, 63), ``betas`` (N, 10), ``transl`` (N, 3) camera frame; ``data_term`` (N,) the stored fit's (inf: none yet); ``error_share`` (N,)
     its median 2D error over the person's box side; ``valid`` (N,) it may teach the
     regressor; ``updated`` (N,) the epoch it was last replaced (-1: never)."""
 
+    keys: np.ndarray
     global_orient: np.ndarray
     body_pose: np.ndarray
     betas: np.ndarray
@@ -31,10 +32,11 @@ class FitStore:
     updated: np.ndarray
 
     @staticmethod
-    def empty(count: int) -> "FitStore":
+    def empty(keys: list[str]) -> "FitStore":
+        count = len(keys)
         zeros = lambda width: np.zeros((count, width), dtype=np.float32)  # noqa: E731
-        return FitStore(zeros(3), zeros(63), zeros(10), zeros(3), np.full(count, np.inf), np.full(count, np.inf),
-                        np.zeros(count, dtype=bool), np.full(count, -1))
+        return FitStore(np.array(keys, dtype=str), zeros(3), zeros(63), zeros(10), zeros(3), np.full(count, np.inf),
+                        np.full(count, np.inf), np.zeros(count, dtype=bool), np.full(count, -1))
 
     def __len__(self) -> int:
         return len(self.data_term)
@@ -56,13 +58,16 @@ class FitStore:
         write_npz(path, {f.name: getattr(self, f.name) for f in fields(self)})
 
     @staticmethod
-    def load(path: Path, count: int) -> "FitStore":
-        """The store at ``path``; ``ValueError`` naming it when it is not one of ``count`` people."""
+    def load(path: Path, keys: list[str]) -> "FitStore":
+        """The store at ``path``; ``ValueError`` naming it when its people are not ``keys``
+        (the dataset changed since: its fits would land on the wrong people)."""
         try:
             with np.load(path, allow_pickle=False) as data:
                 store = FitStore(**{f.name: data[f.name] for f in fields(FitStore)})
         except (OSError, KeyError, ValueError) as error:
             raise ValueError(f"{path}: not a SPIN fit store ({error})") from error
-        if len(store) != count:
-            raise ValueError(f"{path}: holds {len(store)} people, the dataset has {count}; use another --output")
+        if len(store) != len(keys) or not np.array_equal(store.keys, np.array(keys, dtype=str)):
+            differ = next((f"{a} != {b}" for a, b in zip(store.keys, keys) if a != b), "a different count")
+            raise ValueError(f"{path}: holds other people than the dataset ({len(store)} against {len(keys)}; "
+                             f"first difference: {differ}); use another --output or --restart")
         return store

@@ -1,4 +1,4 @@
-"""The realistic case generator (``benchmarks.realistic_cases``) and the accuracy benchmark's
+"""The realistic case generator (``motion.cases``) and the accuracy benchmark's
 catastrophic flag: the same seed gives the same cases; each case's bins hold when checked by
 other means (the source pose re-posed, hip order in the image, hidden faces); bodies fill the
 share of the frame they were placed to; points outside the frame are unseen; the noise

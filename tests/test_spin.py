@@ -62,7 +62,8 @@ def test_loop_keeps_best_fits_resumes_and_writes_pseudo_ground_truth(tmp_path, d
     assert [h["epoch"] for h in history] == [1, 2]
     assert history[0]["replaced"] == 6  # every person fitted once
     assert history[1]["mean_data_term"] <= history[0]["mean_data_term"]  # the store keeps the better fit
-    store = FitStore.load(output / "spin_store.npz", 6)
+    keys = [f"case_{i:04d}:0" for i in range(6)]
+    store = FitStore.load(output / "spin_store.npz", keys)
     assert np.isfinite(store.data_term).all() and store.valid.any()
     # resume: one more epoch continues the history and the regressor's training state
     assert run(dataset, start, spin_config, output, "--epochs", "3") == 0
@@ -70,7 +71,7 @@ def test_loop_keeps_best_fits_resumes_and_writes_pseudo_ground_truth(tmp_path, d
     assert again[:2] == history and again[2]["epoch"] == 3
     assert load_training_state(output / "last.pt")["epoch"] == 3
     # pseudo-ground-truth: fit.py's contract for every valid person, and HumanData
-    valid = int(FitStore.load(output / "spin_store.npz", 6).valid.sum())
+    valid = int(FitStore.load(output / "spin_store.npz", keys).valid.sum())
     people = list((output / "pseudo_gt" / "results").glob("*/0*.npz"))
     assert len(people) == valid
     summary = json.loads((output / "pseudo_gt" / "summary.json").read_text())
@@ -86,6 +87,27 @@ def test_smpl_fits_give_spins_npz(tmp_path, dataset, start, spin_config, open_bo
     assert run(dataset, start, spin_config, output, "--epochs", "1", "--model-type", "smpl",
                "--model-folder", str(open_body_folder)) == 0
     with np.load(output / "pseudo_gt_spin.npz") as data:
-        count = int(FitStore.load(output / "spin_store.npz", 6).valid.sum())
+        count = int(np.load(output / "spin_store.npz")["valid"].sum())
         assert data["pose"].shape == (count, 72) and data["shape"].shape == (count, 10)
         assert data["center"].shape == (count, 2) and (data["scale"] > 0).all()
+
+
+def test_store_keeps_only_better_fits_and_knows_its_people(tmp_path):
+    store = FitStore.empty(["a:0", "a:1", "b:0"])
+    params = {name: np.full((2, width), value, dtype=np.float32)
+              for name, width, value in (("global_orient", 3, 1.0), ("body_pose", 63, 0.1), ("betas", 10, 0.5),
+                                         ("transl", 3, 2.0))}
+    replaced = store.offer(np.array([2, 0]), params, np.array([5.0, np.nan]), np.array([0.01, 0.01]), 0.04, epoch=0)
+    assert replaced.tolist() == [True, False]  # a NaN data term never wins
+    assert store.valid.tolist() == [False, False, True] and store.updated.tolist() == [-1, -1, 0]
+    worse = {name: value * 3 for name, value in params.items()}
+    assert not store.offer(np.array([2]), {k: v[:1] for k, v in worse.items()}, np.array([6.0]),
+                           np.array([0.01]), 0.04, epoch=1).any()
+    np.testing.assert_allclose(store.transl[2], 2.0)  # the better, earlier fit stays
+    assert store.offer(np.array([2]), {k: v[:1] for k, v in worse.items()}, np.array([1.0]),
+                       np.array([0.09]), 0.04, epoch=1).all()
+    assert not store.valid[2] and store.updated[2] == 1  # better data term, but over the error limit
+    store.save(tmp_path / "store.npz")
+    assert FitStore.load(tmp_path / "store.npz", ["a:0", "a:1", "b:0"]).data_term[2] == 1.0
+    with pytest.raises(ValueError, match="first difference: a:1 != c:1"):
+        FitStore.load(tmp_path / "store.npz", ["a:0", "c:1", "b:0"])
