@@ -28,10 +28,12 @@ import numpy as np
 import torch
 
 from bodymodels.layer import BodyModel
-from motion.corpus import load_corpus, mirror_body_pose
+from motion.corpus import load_corpus
 from regressor.checkpoint import load_regressor
 from regressor.synthetic import SyntheticPeople, generate
 from regressor.training import RealSamples, RegressorTrainConfig, load_train_config, synthetic_batches, train
+from vposer.data import downsample, find_clips, read_clip
+from vposer.data import mirror as mirror_body_joints
 
 REPO = Path(__file__).resolve().parent
 
@@ -46,10 +48,14 @@ def cached_people(cache: Path, split: str, count: int, seed: int, widened: bool,
     return people
 
 
-def real_samples() -> RealSamples:
-    """Corpus train poses (widened too) and their mirrors: the adversarial priors' real poses."""
-    poses = np.concatenate([clip.poses for clip in load_corpus("train", widened=True)])
-    return RealSamples(np.concatenate([poses, mirror_body_pose(poses)])[:, 3:])
+def real_samples(amass: Path | None = None) -> RealSamples:
+    """The adversarial priors' real poses: the corpus's train poses (widened too) and, with
+    ``amass``, every AMASS-format clip under that folder at 30 fps; all mirrored too."""
+    body_poses = [np.concatenate([clip.poses for clip in load_corpus("train", widened=True)])[:, 3:]]
+    if amass is not None:
+        body_poses += [downsample(read_clip(path), 30.0) for path in find_clips(amass)]
+    poses = np.concatenate(body_poses)
+    return RealSamples(np.concatenate([poses, mirror_body_joints(poses)]))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,6 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--params", type=Path, help="known parameters of --images (fit.py's output layout)")
     parser.add_argument("--encoder", choices=("keypoints", "heatmaps", "rgb"), help="override model.encoder")
     parser.add_argument("--checkpoint", type=Path, help="start from these weights (fine-tuning)")
+    parser.add_argument("--amass", type=Path, default=None,
+                        help="AMASS-format clips (searched recursively) added to the corpus as the discriminators' real poses")
     parser.add_argument("--spin", action="store_true", help="SPIN's loop on --images / --keypoints")
     parser.add_argument("--spin-config", type=Path, default=REPO / "cfg" / "spin.yaml")
     parser.add_argument("--epochs", type=int, help="with --spin: override epochs")
@@ -118,7 +126,7 @@ def spin_main(args: argparse.Namespace, config: RegressorTrainConfig, body: Body
     samples = read_image_dataset(args.images, args.keypoints)
     start = load_regressor(args.checkpoint or "default", device)
     config = RegressorTrainConfig(start.shape, config.data, config.training, config.losses)
-    learner = Learner(start, body, real_samples(), config, device)
+    learner = Learner(start, body, real_samples(args.amass), config, device)
     history = run_spin(samples, learner, fitter, spin, args.output, progress=not args.quiet, resume=not args.restart)
     store = FitStore.load(args.output / "spin_store.npz", sample_keys(samples))
     summary = write_results(match_images(args.images, args.keypoints), samples, store, fitter, key,
@@ -139,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         return spin_main(args, config, BodyModel(), torch.device(args.device))
     device = torch.device(args.device)
     body = BodyModel()
+    start = load_regressor(args.checkpoint) if args.checkpoint else None
+    if start is not None:  # fine-tuning: the checkpoint's architecture
+        if args.encoder and args.encoder != start.shape.encoder:
+            raise SystemExit(f"train_regressor.py: --encoder {args.encoder}, but {args.checkpoint} has a "
+                             f"{start.shape.encoder} encoder")
+        config = RegressorTrainConfig(start.shape, config.data, config.training, config.losses)
     data = config.data
     started = time.perf_counter()
     heldout = cached_people(args.cache, "heldout", data.heldout_samples, data.seed + 1, False, args.workers)
@@ -153,10 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         people = cached_people(args.cache, "train", data.train_samples, data.seed, data.widened, args.workers)
         batches = synthetic_batches(people, config.training.batch_size)
-    start = load_regressor(args.checkpoint) if args.checkpoint else None
-    if start is not None and start.shape != config.model:
-        config = RegressorTrainConfig(start.shape, config.data, config.training, config.losses)
-    metrics = train(config, batches, body, real_samples(), args.output, device, heldout=heldout,
+    metrics = train(config, batches, body, real_samples(args.amass), args.output, device, heldout=heldout,
                     resume=not args.restart, progress=not args.quiet, regressor=start)
     metrics["wall_seconds_with_data"] = time.perf_counter() - started
     print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=1))

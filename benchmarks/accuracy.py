@@ -187,7 +187,7 @@ def table(summary: dict[str, dict]) -> str:
 
 def section(name: str, summary: dict[str, dict]) -> str:
     """Markdown: a run's heading, its table and its seconds per person."""
-    seconds = _number(summary["all"]["seconds_per_person"], digits=2)
+    seconds = _number(summary["all"]["seconds_per_person"], digits=3)
     return f"## {name}\n\n{table(summary)}\n\nseconds per person (a batch's wall time shared by its people): {seconds}"
 
 
@@ -200,7 +200,7 @@ def comparison(results: dict[str, dict[str, dict]]) -> str:
         cells = [_number(entry[key]["median"]) for key in ("pa_mpjpe_mm", "mpjpe_mm", "pve_mm", "root_error_mm",
                                                            "error_2d_px")]
         lines.append(f"| {run} | " + " | ".join(cells) + f" | {_number(entry['catastrophic_rate'], 100)} % | "
-                     f"{_number(entry['seconds_per_person'], digits=2)} |")
+                     f"{_number(entry['seconds_per_person'], digits=3)} |")
     return "\n".join(lines)
 
 
@@ -273,7 +273,7 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, FitConfig]]:
     def with_checkpoint(config: FitConfig) -> FitConfig:
         return dataclasses.replace(config, regressor=dataclasses.replace(config.regressor, **checkpoint))
 
-    base = with_checkpoint(load_config(args.config))
+    base = with_checkpoint(load_config(args.config, {"init": "rest"}))  # SMPLify-X's start and schedule
     runs = []
     for start in args.starts:
         if start == "rest":

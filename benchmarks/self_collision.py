@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    base = load_config(args.config)
+    base = load_config(args.config, {"init": "rest"})  # SMPLify-X's schedule, which this measures
     if args.reuse_below is not None:
         base = dataclasses.replace(base, collision=dataclasses.replace(base.collision, reuse_below=args.reuse_below))
     model = BodyModel("smplx").to(args.device)

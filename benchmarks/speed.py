@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ftol", type=float, default=None, help="override batched_ftol")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    base = load_config(args.config)
+    base = load_config(args.config, {"init": "rest"})  # SMPLify-X's schedule, which this measures
     model = BodyModel(base.model_type)
     prior = make_body_pose_prior(base.body_pose_prior, base.vposer)
     cases = [make_case(model, np.random.default_rng([args.seed, i])) for i in range(args.cases)]

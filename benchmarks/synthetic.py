@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
                              "(default: the config's)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    config = load_config(args.config)
+    config = load_config(args.config, {"init": "rest"})  # SMPLify-X's schedule, which this measures
     model = BodyModel(config.model_type)
     rng = np.random.default_rng(args.seed)
     cases = [make_case(model, rng) for _ in range(args.cases)]

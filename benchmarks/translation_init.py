@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    base = load_config(args.config)
+    base = load_config(args.config, {"init": "rest"})  # SMPLify-X's schedule, which this measures
     model = BodyModel("smplx")
     prior = make_body_pose_prior(base.body_pose_prior, base.vposer)
     rng = np.random.default_rng(args.seed)

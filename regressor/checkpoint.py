@@ -63,3 +63,17 @@ def load_regressor(path: Path | str = "default", device: torch.device | str = "c
     except (TypeError, KeyError, RuntimeError) as error:
         raise CheckpointError(f"{path}: weights do not match the architecture ({error})") from error
     return model.to(device).eval()
+
+
+def ship(source: Path | str, destination: Path | str) -> Path:
+    """Writes the regressor of checkpoint ``source`` to ``destination``/regressor.pt with its
+    weights in float16 (half the size; loading casts them back to the model's float32), with
+    its architecture, step, history and config; ``destination``/regressor.pt."""
+    source, destination = resolve(source), Path(destination)
+    payload = _read(source)
+    state = {name: value.half() if value.is_floating_point() else value for name, value in payload["state_dict"].items()}
+    kept = {key: payload[key] for key in ("step", "history", "seconds", "config") if key in payload}
+    path = destination / "regressor.pt"
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, "shape": payload["shape"], "state_dict": state, **kept}, tmp)
+    return path

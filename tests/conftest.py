@@ -13,6 +13,9 @@ OPEN_FOLDER = REPO / "models" / "open"
 # The fitting tests' bounds were measured with the first shipped VPoser: they test the fitter,
 # so they keep that prior; the default prior is judged by benchmarks/accuracy.py.
 CALIBRATED_VPOSER = str(REPO / "models" / "vposer" / "open_deepmimic")
+# SMPLify-X's start and schedule, for the tests of that schedule (the SMPL-X default starts from
+# the regressor; its tests are tests/test_regressor_init.py).
+REST = {"init": "rest"}
 
 # Smallest vertex counts for which smplx's fixed keypoint vertex ids exist.
 _MIN_VERTICES = {"smpl": 6890, "smplh": 6890, "smplx": 10475}

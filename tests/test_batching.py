@@ -16,7 +16,7 @@ from fitting.fitter import Fitter
 from fitting.objective import Targets
 from fitting.synthetic import case_targets, make_case
 from priors.factory import make_body_pose_prior
-from tests.conftest import CALIBRATED_VPOSER, REPO, randomize, synthetic_model_arrays
+from tests.conftest import CALIBRATED_VPOSER, REPO, REST, randomize, synthetic_model_arrays
 
 
 def rosenbrock(x: torch.Tensor, rows=None) -> torch.Tensor:
@@ -150,7 +150,7 @@ def test_batched_fit_agrees_with_one_at_a_time(open_model):
     from fitting.camera import project
     from fitting.metrics import pa_mpjpe, reprojection_error
 
-    base = load_config(REPO / "cfg" / "fit_smplx.yaml")
+    base = load_config(REPO / "cfg" / "fit_smplx.yaml", REST)
     config = dataclasses.replace(
         base, optimizer="batched_lbfgs",
         camera=dataclasses.replace(base.camera, batched_max_iterations=15),

@@ -170,9 +170,9 @@ def test_fit_with_the_term_leaves_fewer_intersections(open_model):
     from fitting.fitter import Fitter
     from fitting.synthetic import case_targets, make_case
     from priors.factory import make_body_pose_prior
-    from tests.conftest import CALIBRATED_VPOSER, REPO
+    from tests.conftest import CALIBRATED_VPOSER, REPO, REST
 
-    config = load_config(REPO / "cfg" / "fit_smplx.yaml")
+    config = load_config(REPO / "cfg" / "fit_smplx.yaml", REST)
     assert [s.collision for s in config.stages] == [0.0, 0.0, 0.0, 0.01, 1.0]
     # a quarter of each stage's iteration budget keeps the test short
     config = dataclasses.replace(config, stages=tuple(

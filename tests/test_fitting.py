@@ -21,7 +21,7 @@ from fitting.optimize import lbfgs_minimize
 from fitting.synthetic import case_targets, make_case
 from priors.factory import make_body_pose_prior
 from priors.simple import bending_prior, bending_prior_from_rotations
-from tests.conftest import CALIBRATED_VPOSER, REPO
+from tests.conftest import CALIBRATED_VPOSER, REPO, REST
 
 CONFIG = REPO / "cfg" / "fit_smplx.yaml"
 
@@ -92,7 +92,7 @@ def test_focal_length_rules(tmp_path):
 
 
 def test_config_refuses_unknown_keys_and_edits_need_no_code():
-    config = load_config(CONFIG)
+    config = load_config(CONFIG, REST)
     assert [s.name for s in config.stages] == ["s1", "s2", "s3", "s4", "s5"]
     assert config.stages[4].face_keypoints == 2.0 and config.stages[3].jaw == (47.8, 478.0, 478.0)
     data = {"model_type": "smplx", "stages": [{"name": "only", "body_pose": 1.0, "shape": 1.0}]}
@@ -104,7 +104,7 @@ def test_config_refuses_unknown_keys_and_edits_need_no_code():
 
 
 def test_initial_translation_finds_the_depth(open_model):
-    config = load_config(CONFIG)
+    config = load_config(CONFIG, REST)
     prior = make_body_pose_prior("l2_angles")
     case = make_case(open_model, np.random.default_rng(3), yaw_range=(-10, 10))
     variables = rest_variables(open_model, prior, config, targets_of(case, config), FACING_CAMERA)
@@ -116,7 +116,7 @@ def test_initial_translation_finds_the_depth(open_model):
     ("data", "error_2d"), ("shape", "betas"), ("body_pose", "pose"), ("expression", "expression"),
 ])
 def test_each_term_decreases_what_it_should(open_model, term, quantity):
-    config = dataclasses.replace(load_config(CONFIG), bending_factor=0.0)  # one term at a time
+    config = dataclasses.replace(load_config(CONFIG, REST), bending_factor=0.0)  # one term at a time
     prior = make_body_pose_prior("l2_angles")
     case = make_case(open_model, np.random.default_rng(5), yaw_range=(-10, 10))
     targets = targets_of(case, config)
@@ -152,7 +152,7 @@ def test_synthetic_fit_recovers_the_pose_and_vposer_beats_the_angle_prior(open_m
     varied cases (88.7 mm, README) and under 0.4 x the error of the mean-shape rest pose
     (268 mm on this case). The shipped VPoser must do better than the L2 prior on the same
     case, and under 50 mm (the 50-case medians in the README: 32 against 89 mm)."""
-    config = load_config(CONFIG)
+    config = load_config(CONFIG, REST)
     case = make_case(open_model, np.random.default_rng(11), yaw_range=(-20, 20))
     truth = case.keypoints_3d[:25]
     errors, fitted = {}, {}
@@ -174,7 +174,7 @@ def test_synthetic_fit_recovers_the_pose_and_vposer_beats_the_angle_prior(open_m
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "batched_lbfgs"])
 def test_side_view_is_fitted_both_ways_and_faces_the_right_way(open_model, optimizer):
-    config = dataclasses.replace(load_config(CONFIG), optimizer=optimizer)
+    config = dataclasses.replace(load_config(CONFIG, REST), optimizer=optimizer)
     fitter = Fitter(open_model, make_body_pose_prior("l2_angles"), config)
     from scipy.spatial.transform import Rotation
 

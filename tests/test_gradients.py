@@ -18,11 +18,11 @@ from fitting.losses import reprojection_term
 from fitting.objective import camera_terms, stage_terms
 from fitting.synthetic import case_targets, make_case
 from priors.factory import make_body_pose_prior
-from tests.conftest import REPO
+from tests.conftest import REPO, REST
 
 
 def test_each_rows_loss_and_gradient_depend_on_that_row_alone(open_model):
-    config = load_config(REPO / "cfg" / "fit_smplx.yaml")
+    config = load_config(REPO / "cfg" / "fit_smplx.yaml", REST)
     prior = make_body_pose_prior(config.body_pose_prior, config.vposer)
     cases = [make_case(open_model, np.random.default_rng([11, k])) for k in range(4)]
     targets = case_targets(cases, config)

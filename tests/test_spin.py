@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import train_regressor
 from fileio.images import write_png
@@ -111,3 +112,19 @@ def test_store_keeps_only_better_fits_and_knows_its_people(tmp_path):
     assert FitStore.load(tmp_path / "store.npz", ["a:0", "a:1", "b:0"]).data_term[2] == 1.0
     with pytest.raises(ValueError, match="first difference: a:1 != c:1"):
         FitStore.load(tmp_path / "store.npz", ["a:0", "c:1", "b:0"])
+
+
+def test_loop_with_the_rgb_encoder(tmp_path, dataset, spin_config):
+    """An RGB regressor reads the people's crops in the loop: its fits start from them and its
+    training steps see them."""
+    from regressor.checkpoint import save_checkpoint
+    from regressor.model import Regressor, RegressorShape
+
+    torch.manual_seed(0)
+    start = tmp_path / "rgb.pt"
+    save_checkpoint(start, Regressor(RegressorShape(encoder="rgb", crop_size=64, hidden=64)))
+    output = tmp_path / "spin_rgb"
+    assert run(dataset, start, spin_config, output, "--epochs", "1") == 0
+    history = json.loads((output / "spin_history.json").read_text())
+    assert history[0]["replaced"] == 6 and np.isfinite(history[0]["mean_loss"])
+    assert load_training_state(output / "last.pt")["shape"]["encoder"] == "rgb"
