@@ -17,7 +17,6 @@ Resumes from ``OUTPUT/last.pt`` (``--restart`` starts over). Writes ``regressor.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -108,19 +107,17 @@ def spin_main(args: argparse.Namespace, config: RegressorTrainConfig, body: Body
     from regressor.image_data import read_image_dataset
     from regressor.training import Learner
     from spin.export import write_dataset_file, write_results
-    from spin.loop import load_spin_config, run_spin, sample_keys
+    from spin.loop import in_loop_config, load_spin_config, run_spin, sample_keys
     from spin.store import FitStore
 
     if not args.keypoints:
         raise SystemExit("train_regressor.py: --spin needs --images and --keypoints")
     spin = load_spin_config(args.spin_config, {"epochs": args.epochs} if args.epochs else None)
     fit_config = load_config(args.fit_config or REPO / "cfg" / f"fit_{args.model_type}.yaml", {"init": "regressor"})
-    if len(spin.fit_iterations) != len(fit_config.stages):
-        raise SystemExit(f"{args.spin_config}: fit_iterations needs one entry per regressor stage "
-                         f"({len(fit_config.stages)})")
-    stages = tuple(dataclasses.replace(stage, batched_max_iterations=count)
-                   for stage, count in zip(fit_config.stages, spin.fit_iterations))
-    fit_config = dataclasses.replace(fit_config, stages=stages)
+    try:
+        fit_config = in_loop_config(fit_config, spin, str(args.spin_config))
+    except ValueError as error:
+        raise SystemExit(f"train_regressor.py: {error}") from error
     key = ModelKey(args.model_type, args.gender)
     fitter = ModelBank({args.model_type: fit_config}, args.model_folder, device).fitter(key)
     samples = read_image_dataset(args.images, args.keypoints)

@@ -33,7 +33,7 @@ from motion.cases import make_cases  # noqa: E402
 from regressor.checkpoint import load_regressor, resolve  # noqa: E402
 from regressor.image_data import ImageSample  # noqa: E402
 from regressor.training import Learner, load_train_config  # noqa: E402
-from spin.loop import load_spin_config, run_spin  # noqa: E402
+from spin.loop import in_loop_config, load_spin_config, run_spin  # noqa: E402
 from train_regressor import real_samples  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,8 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     results = scored_runs(cases, start, args.batch_size, "before")
     spin = load_spin_config(REPO / "cfg" / "spin.yaml", {"epochs": args.epochs} if args.epochs else None)
     fit_config = load_config(REPO / "cfg" / "fit_smplx.yaml", {"init": "regressor"})
-    stages = tuple(dataclasses.replace(s, batched_max_iterations=n) for s, n in zip(fit_config.stages, spin.fit_iterations))
-    fitter = ModelBank({"smplx": dataclasses.replace(fit_config, stages=stages)}).fitter(ModelKey())
+    fitter = ModelBank({"smplx": in_loop_config(fit_config, spin, "cfg/spin.yaml")}).fitter(ModelKey())
     regressor = load_regressor(start)
     train_config = load_train_config(REPO / "cfg" / "regressor.yaml")
     train_config = dataclasses.replace(train_config, model=regressor.shape)

@@ -54,6 +54,19 @@ class PersonKeypoints:
                                keypoints[layout.RIGHT_HAND].copy(), face)
 
 
+def usable_points(keypoints: np.ndarray, image_size: tuple[int, int], confidence_threshold: float,
+                  margin: float) -> np.ndarray:
+    """(K,) which detections (K, 3: x, y, confidence) count: confidence above
+    ``confidence_threshold``, finite, and no further outside the image than ``margin`` times
+    its width / height (a point at 1e12 px is no observation of this image)."""
+    height, width = image_size
+    x, y, confidence = keypoints[:, 0], keypoints[:, 1], keypoints[:, 2]
+    margin_x, margin_y = margin * width, margin * height
+    with np.errstate(invalid="ignore"):
+        inside = (x >= -margin_x) & (x <= width + margin_x) & (y >= -margin_y) & (y <= height + margin_y)
+        return np.isfinite(keypoints).all(axis=1) & (confidence > confidence_threshold) & inside
+
+
 def _part(path: Path, person: int, key: str, values: object) -> np.ndarray:
     count = _PARTS[key]
     if values is None or values == []:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from fileio.layout import BODY
+from fileio.openpose_json import usable_points
 from fitting.config import FitConfig
 from fitting.objective import Targets
 
@@ -96,14 +97,9 @@ class PersonFit:
 
 
 def usable_keypoints(keypoints: np.ndarray, image_size: tuple[int, int], config: FitConfig) -> np.ndarray:
-    """(K,) which of ``keypoints`` (K, 3: x, y, confidence) count: confidence above the
-    threshold, finite, and no further outside the image than ``keypoint_margin`` times its
-    width / height (a point at 1e12 px is no observation of this image)."""
-    height, width = image_size
-    x, y, confidence = keypoints[:, 0], keypoints[:, 1], keypoints[:, 2]
-    margin_x, margin_y = config.keypoint_margin * width, config.keypoint_margin * height
-    inside = (x >= -margin_x) & (x <= width + margin_x) & (y >= -margin_y) & (y <= height + margin_y)
-    return np.isfinite(keypoints).all(axis=1) & (confidence > config.confidence_threshold) & inside
+    """(K,) which of ``keypoints`` (K, 3: x, y, confidence) count under the config's
+    ``confidence_threshold`` and ``keypoint_margin`` (``fileio.openpose_json.usable_points``)."""
+    return usable_points(keypoints, image_size, config.confidence_threshold, config.keypoint_margin)
 
 
 def check_initial(initial: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:

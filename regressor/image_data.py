@@ -34,7 +34,7 @@ import torch
 from bodymodels.layer import BodyModel
 from fileio.images import ImageError, read_image, read_image_size
 from fileio.intrinsics import resolve_intrinsics
-from fileio.openpose_json import ImageItem, KeypointFileError, match_images, read_openpose
+from fileio.openpose_json import ImageItem, KeypointFileError, match_images, read_openpose, usable_points
 from regressor.body import NUM_JOINTS, body_points
 from regressor.inputs import crop_images, make_input
 from regressor.model import NUM_BETAS
@@ -81,14 +81,9 @@ def default_intrinsics(image: Path, width: int, height: int, focal_length: float
 
 
 def usable_body(keypoints: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-    """(K, 3) BODY_25 detections with the points fit.py would not use (confidence at most
-    ``CONFIDENCE_THRESHOLD``, not finite, far outside the image) set to zero."""
-    height, width = image_size
-    x, y, confidence = keypoints[:, 0], keypoints[:, 1], keypoints[:, 2]
-    with np.errstate(invalid="ignore"):
-        inside = ((x >= -KEYPOINT_MARGIN * width) & (x <= (1 + KEYPOINT_MARGIN) * width)
-                  & (y >= -KEYPOINT_MARGIN * height) & (y <= (1 + KEYPOINT_MARGIN) * height))
-        usable = np.isfinite(keypoints).all(1) & (confidence > CONFIDENCE_THRESHOLD) & inside
+    """(K, 3) BODY_25 detections with the points fit.py would not use set to zero
+    (``fileio.openpose_json.usable_points`` with fit.py's defaults)."""
+    usable = usable_points(keypoints, image_size, CONFIDENCE_THRESHOLD, KEYPOINT_MARGIN)
     return np.where(usable[:, None], keypoints, 0.0)
 
 

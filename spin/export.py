@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bodymodels.layer import BodyParams
 from fileio.atomic import write_json, write_npz
 from fileio.openpose_json import ImageItem
 from fitting.engine import person_fits
@@ -24,14 +23,6 @@ from pipeline.results import ResultWriter, summarise
 from regressor.image_data import ImageSample
 from regressor.inputs import keypoint_boxes
 from spin.store import FitStore
-
-
-def _params(store: FitStore, rows: list[int], fitter: Fitter) -> BodyParams:
-    params = fitter.model.zero_params(len(rows))
-    for name in ("global_orient", "body_pose", "transl"):
-        setattr(params, name, torch.as_tensor(getattr(store, name)[rows]).to(params.betas))
-    params.betas[:, :10] = torch.as_tensor(store.betas[rows]).to(params.betas)
-    return params
 
 
 def write_results(items: list[ImageItem], samples: list[ImageSample], store: FitStore, fitter: Fitter,
@@ -57,7 +48,7 @@ def write_results(items: list[ImageItem], samples: list[ImageSample], store: Fit
                 continue
             reference = fitter.model.smpl.v_template
             intrinsics = torch.as_tensor(task.intrinsics[None], dtype=reference.dtype, device=reference.device)
-            result = FitResult(_params(store, [row], fitter), torch.tensor([float(store.data_term[row])]),
+            result = FitResult(store.to_params([row], fitter.model), torch.tensor([float(store.data_term[row])]),
                                torch.zeros(1, dtype=torch.bool, device=reference.device))
             fits += person_fits(fitter, [task], intrinsics, result, 0.0)
         writer.consume(fits)

@@ -29,14 +29,16 @@ from fileio.atomic import write_text_atomic
 from fileio.config import build_dataclass, read_yaml
 from fileio.layout import BODY
 from fitting.camera import project
+from fitting.config import FitConfig
 from fitting.fitter import Fitter
 from fitting.initializers import Starts
 from fitting.objective import Targets
 from fitting.regressor_init import regressor_starts, uses_open_model
 from regressor.checkpoint import load_training_state, save_checkpoint
 from regressor.image_data import ImageCache, ImageSample, sample_crops
-from regressor.inputs import keypoint_boxes, make_input
+from regressor.inputs import RegressorInput, from_box, keypoint_boxes, make_input
 from regressor.losses import pa_mpjpe
+from regressor.body import NUM_JOINTS
 from regressor.training import Learner, SupervisedBatch, predict, true_rotations
 from spin.store import FitStore
 
@@ -83,30 +85,45 @@ def error_shares(fitter: Fitter, params: BodyParams, targets: Targets) -> np.nda
     return (torch.nanmedian(distance, dim=1).values / side).cpu().numpy()
 
 
-def label_batch(samples: list[ImageSample], store: FitStore, rows: np.ndarray, fitter: Fitter,
-                images: ImageCache | None = None, crop_size: int = 224) -> SupervisedBatch:
-    """The regressor's batch: detections as 2D targets (confidence-weighted); the stored fits
-    as labels where valid (betas only when the fits use the regressor's own body model); RGB
-    crops read through ``images`` when the regressor reads images."""
+def batch_inputs(samples: list[ImageSample], rows: np.ndarray, images: ImageCache | None = None,
+                 crop_size: int = 224) -> RegressorInput:
+    """The regressor's inputs of ``rows``' detections, with RGB crops read through ``images``
+    when the regressor reads images."""
     body = torch.as_tensor(np.stack([samples[r].keypoints for r in rows]), dtype=torch.float32)
     intrinsics = torch.as_tensor(np.stack([samples[r].intrinsics for r in rows]), dtype=torch.float32)
     inputs = make_input(body[..., :2], body[..., 2], intrinsics)
     if images is not None:
         inputs = dataclasses.replace(inputs, image=sample_crops([samples[r] for r in rows], inputs.box, crop_size,
                                                                 images))
+    return inputs
+
+
+def label_batch(inputs: RegressorInput, store: FitStore, rows: np.ndarray, fitter: Fitter) -> SupervisedBatch:
+    """The regressor's batch for ``inputs`` of ``rows``: the detections as 2D targets
+    (confidence-weighted); the stored fits as labels where valid (betas and translation only
+    when the fits use the regressor's own body model: another model's shape space and pelvis
+    differ)."""
     model = fitter.model
-    open_model = uses_open_model(model)  # another model's shape space and pelvis: no betas, no translation label
-    params = model.zero_params(len(rows))
-    for name in ("global_orient", "body_pose", "transl"):
-        setattr(params, name, torch.as_tensor(getattr(store, name)[rows]).to(params.betas))
-    params.betas[:, :10] = torch.as_tensor(store.betas[rows]).to(params.betas)
+    open_model = uses_open_model(model)
     with torch.no_grad():
-        joints = model.keypoints(params)[0][:, :22].float().cpu()
-    return SupervisedBatch(inputs, body[..., :2], body[..., 2],
+        joints = model.keypoints(store.to_params(rows, model))[0][:, :NUM_JOINTS].float().cpu()
+    detections = inputs.keypoints  # box coordinates; the 2D targets are in pixels
+    keypoints_px = from_box(detections[..., :2], inputs.box)
+    return SupervisedBatch(inputs, keypoints_px, detections[..., 2],
                            true_rotations(store.global_orient[rows], store.body_pose[rows]),
                            torch.as_tensor(store.betas[rows]) if open_model else None,
                            torch.as_tensor(store.transl[rows]) if open_model else None, joints,
                            torch.as_tensor(store.valid[rows], dtype=torch.float32))
+
+
+def in_loop_config(fit_config: FitConfig, spin: SpinConfig, where: str) -> FitConfig:
+    """``fit_config`` (``init: regressor``) with its stages' iteration budgets from
+    ``spin.fit_iterations``; ``ValueError`` naming ``where`` when the counts differ."""
+    if len(spin.fit_iterations) != len(fit_config.stages):
+        raise ValueError(f"{where}: fit_iterations needs one entry per regressor stage ({len(fit_config.stages)})")
+    stages = tuple(dataclasses.replace(stage, batched_max_iterations=count)
+                   for stage, count in zip(fit_config.stages, spin.fit_iterations))
+    return dataclasses.replace(fit_config, stages=stages)
 
 
 class LoopStarts:
@@ -155,15 +172,15 @@ def run_spin(samples: list[ImageSample], learner: Learner, fitter: Fitter, confi
         for rows in tqdm(batches, desc=f"SPIN epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not progress):
             chosen = [samples[r] for r in rows]
             targets = sample_targets(chosen, fitter)
-            batch = label_batch(samples, store, rows, fitter, images, shape.crop_size)
+            inputs = batch_inputs(samples, rows, images, shape.crop_size)
             learner.regressor.eval()
-            starts.crops = batch.inputs.image
+            starts.crops = inputs.image
             result = loop_fitter.fit(targets)
             data = fitter.data_term(result.params, targets).cpu().numpy()
             params = {name: value.detach().cpu().numpy() for name, value in result.params.as_dict().items()}
             replaced += int(store.offer(rows, params, data, error_shares(fitter, result.params, targets),
                                         config.max_error_share, epoch).sum())
-            batch = label_batch(samples, store, rows, fitter, images, shape.crop_size)  # with the new fits
+            batch = label_batch(inputs, store, rows, fitter)  # with the new fits
             with torch.no_grad():
                 regressed = predict(learner.regressor, learner.body, batch.inputs.to(learner.device)).joints.cpu()
             if store.valid[rows].any():

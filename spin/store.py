@@ -10,7 +10,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from bodymodels.layer import BodyModel, BodyParams
 from fileio.atomic import write_npz
 
 
@@ -53,6 +55,14 @@ class FitStore:
         self.valid[chosen] = error_share[better] < max_error_share
         self.updated[chosen] = epoch
         return better
+
+    def to_params(self, rows: np.ndarray | list[int], model: BodyModel) -> BodyParams:
+        """The stored fits of ``rows`` as ``model``'s parameters (B, D) (hands, face at rest)."""
+        params = model.zero_params(len(rows))
+        for name in ("global_orient", "body_pose", "transl"):
+            setattr(params, name, torch.as_tensor(getattr(self, name)[rows]).to(params.betas))
+        params.betas[:, :self.betas.shape[1]] = torch.as_tensor(self.betas[rows]).to(params.betas)
+        return params
 
     def save(self, path: Path) -> None:
         write_npz(path, {f.name: getattr(self, f.name) for f in fields(self)})

@@ -62,6 +62,12 @@ def _sides(template: dict[str, JointSource | str]) -> dict:
     return result
 
 
+def _limb_positions(limbs: dict[str, JointSource]) -> dict[str, str]:
+    """The limb joints whose positions are compared: each at the bone that drives it (the
+    collar bones are left out: their BVH joints sit elsewhere than SMPL-X's)."""
+    return {name: source.driver for name, source in limbs.items() if not name.endswith("_collar")}
+
+
 _CMU_LIMBS = {
     "{side}_hip": JointSource("{Side}UpLeg", ("{Side}UpLeg", "{Side}Leg")),
     "{side}_knee": JointSource("{Side}Leg", ("{Side}Leg", "{Side}Foot")),
@@ -71,11 +77,6 @@ _CMU_LIMBS = {
     "{side}_shoulder": JointSource("{Side}Arm", ("{Side}Arm", "{Side}ForeArm")),
     "{side}_elbow": JointSource("{Side}ForeArm", ("{Side}ForeArm", "{Side}Hand")),
     "{side}_wrist": JointSource("{Side}Hand"),
-}
-_CMU_LIMB_POSITIONS = {
-    "{side}_hip": "{Side}UpLeg", "{side}_knee": "{Side}Leg", "{side}_ankle": "{Side}Foot",
-    "{side}_foot": "{Side}ToeBase", "{side}_shoulder": "{Side}Arm", "{side}_elbow": "{Side}ForeArm",
-    "{side}_wrist": "{Side}Hand",
 }
 
 CMU = SkeletonMap(
@@ -89,7 +90,7 @@ CMU = SkeletonMap(
         "head": JointSource("Head"),
         **_sides(_CMU_LIMBS),
     },
-    positions={"head": "Head", **_sides(_CMU_LIMB_POSITIONS)},
+    positions={"head": "Head", **_sides(_limb_positions(_CMU_LIMBS))},
     units_note="cgspeed's CMU conversion: 1 unit = 1/0.45 inch (0.0564 m) by the ASF length convention",
     lead_in_frames=1,  # cgspeed's conversions open with one T-pose frame before the take
 )
@@ -104,11 +105,6 @@ _BOXING_LIMBS = {
     "{side}_elbow": JointSource("{Side}Elbow", ("{Side}Elbow", "{Side}Wrist")),
     "{side}_wrist": JointSource("{Side}Wrist"),
 }
-_BOXING_LIMB_POSITIONS = {
-    "{side}_hip": "{Side}Hip", "{side}_knee": "{Side}Knee", "{side}_ankle": "{Side}Ankle",
-    "{side}_foot": "{Side}Toes", "{side}_shoulder": "{Side}Shoulder", "{side}_elbow": "{Side}Elbow",
-    "{side}_wrist": "{Side}Wrist",
-}
 
 BOXING = SkeletonMap(
     name="boxing",
@@ -121,7 +117,7 @@ BOXING = SkeletonMap(
         "head": JointSource("Head"),
         **_sides(_BOXING_LIMBS),
     },
-    positions={"head": "Head", **_sides(_BOXING_LIMB_POSITIONS)},
+    positions={"head": "Head", **_sides(_limb_positions(_BOXING_LIMBS))},
     units_note="centimetres",
 )
 
