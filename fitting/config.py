@@ -64,6 +64,17 @@ class RegressorInitConfig:
 
 
 @dataclass(frozen=True)
+class FrontConfig:
+    """Keeps every body keypoint in front of the camera, the unseen ones too: a squared hinge
+    ``weight^2 sum_k max(0, min_depth - z_k)^2`` over the BODY_25 points (metres), in every
+    stage. Without it nothing stops limbs that no keypoint sees from swinging through the
+    camera plane of a close-up (a portrait's legs)."""
+
+    min_depth: float = 0.1           # metres in front of the camera
+    weight: float = 1000.0           # 0 turns the term off
+
+
+@dataclass(frozen=True)
 class FitConfig:
     model_type: str
     stages: tuple[StageConfig, ...]
@@ -87,6 +98,7 @@ class FitConfig:
     camera_stage: bool = True
     regress_only: bool = False       # HMR's feed-forward mode: the regressor's start is the result
     camera: CameraStageConfig = field(default_factory=CameraStageConfig)
+    front: FrontConfig = field(default_factory=FrontConfig)
     collision: CollisionConfig = field(default_factory=CollisionConfig)
     regressor: RegressorInitConfig = field(default_factory=RegressorInitConfig)
 
@@ -119,11 +131,13 @@ def parse_config(data: dict, where: str = "config") -> FitConfig:
         if data.get("regress_only"):  # the regressor's pose exactly, not a prior's reconstruction of it
             data["body_pose_prior"] = "l2_angles"
     camera = build_dataclass(CameraStageConfig, data.pop("camera", {}) or {}, f"{where}: camera")
+    front = build_dataclass(FrontConfig, data.pop("front", {}) or {}, f"{where}: front")
     collision_data = dict(data.pop("collision", {}) or {})
     if "touching_parts" in collision_data:
         collision_data["touching_parts"] = [tuple(pair) for pair in collision_data["touching_parts"]]
     collision = build_dataclass(CollisionConfig, collision_data, f"{where}: collision")
-    config = build_dataclass(FitConfig, {**data, "stages": stages, "camera": camera, "collision": collision,
+    config = build_dataclass(FitConfig, {**data, "stages": stages, "camera": camera, "front": front,
+                                         "collision": collision,
                                          "regressor": regressor}, where)
     validate(config, where)
     return config
@@ -145,6 +159,8 @@ def validate(config: FitConfig, where: str) -> None:
         raise ValueError(f"{where}: init must be one of {INITIALIZER_NAMES}, got {config.init!r}")
     if config.regress_only and config.init != "regressor":
         raise ValueError(f"{where}: regress_only needs init: regressor")
+    if config.front.min_depth < 0 or config.front.weight < 0:
+        raise ValueError(f"{where}: front: min_depth and weight must be at least 0, got {config.front}")
     if config.keypoint_margin < 0:
         raise ValueError(f"{where}: keypoint_margin must be at least 0, got {config.keypoint_margin}")
     for name in config.ignored_keypoints + config.camera.keypoints:

@@ -24,3 +24,9 @@ def reprojection_term(projected: torch.Tensor, observed: torch.Tensor, weights: 
 def depth_term(translation_z: torch.Tensor, initial_z: torch.Tensor) -> torch.Tensor:
     """(B,) squared deviation of the depth from its initial estimate (camera stage)."""
     return (translation_z - initial_z).pow(2)
+
+
+def front_term(points: torch.Tensor, min_depth: float) -> torch.Tensor:
+    """(B,) squared hinge on points nearer than ``min_depth`` to the camera plane: ``points``
+    (B, N, 3) in the camera frame (z forward, metres)."""
+    return torch.relu(min_depth - points[..., 2]).pow(2).sum(dim=-1)

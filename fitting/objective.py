@@ -16,7 +16,7 @@ from bodymodels.layer import BodyModel, BodyParams
 from collision.term import SelfCollision
 from fitting.camera import project
 from fitting.config import FitConfig, StageConfig
-from fitting.losses import depth_term, reprojection_term
+from fitting.losses import depth_term, front_term, reprojection_term
 from priors.body_pose import BodyPosePrior
 from priors.simple import axis_weighted_squared_norm, bending_prior_from_rotations, squared_norm
 
@@ -123,14 +123,23 @@ def camera_keypoint_weights(num_keypoints: int, config: FitConfig) -> torch.Tens
 
 
 def weighted_projection(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
-                        part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The body rotations (B, 21, 3, 3) the prior decodes, the projection (B, K, 2) of the
-    keypoints that ``part`` (K,) weighs (only those are computed; the rest are zero) and each
-    keypoint's weight (B, K): its confidence times ``part`` (the image's data weight apart)."""
+                        part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The body rotations (B, 21, 3, 3) the prior decodes, the keypoints (B, K, 3) that
+    ``part`` (K,) weighs (only those are computed; the rest are zero), their projection
+    (B, K, 2) and each keypoint's weight (B, K): its confidence times ``part`` (the image's
+    data weight apart)."""
     rotations = prior.decode_rotations(variables.latent)
     part = part.to(rotations)
     keypoints = model.selected_keypoints(variables.to_params(prior, decode=False), part > 0, rotations)
-    return rotations, project(keypoints, targets.intrinsics), targets.confidence * part
+    return rotations, keypoints, project(keypoints, targets.intrinsics), targets.confidence * part
+
+
+@functools.lru_cache(maxsize=16)
+def front_points(num_keypoints: int, config: FitConfig) -> torch.Tensor:
+    """(K,) 1 at the BODY_25 points the front term keeps before the camera. Cached."""
+    body = torch.zeros(num_keypoints)
+    body[layout.BODY] = 1.0
+    return body
 
 
 def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
@@ -139,14 +148,17 @@ def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, ta
     computed only when the stage weighs the ``collision`` term; otherwise the keypoint-only
     forward serves."""
     part = keypoint_part_weights(model.num_keypoints, stage, config)
+    front = config.front.weight > 0
+    computed = torch.maximum(part, front_points(model.num_keypoints, config)) if front else part
     with_collision = collision is not None and stage.collision > 0
     if with_collision:
         rotations = prior.decode_rotations(variables.latent)  # (B, 21, 3, 3)
         vertices, keypoints = model.mesh_and_keypoints(variables.to_params(prior, decode=False), rotations)
         projected = project(keypoints, targets.intrinsics)
         weights = targets.confidence * part.to(rotations)
-    else:  # only the keypoints this stage weighs: no fingers or face in the early stages
-        rotations, projected, weights = weighted_projection(model, prior, variables, targets, part)
+    else:  # only the keypoints this stage weighs or keeps in front: no fingers or face early on
+        rotations, keypoints, projected, _ = weighted_projection(model, prior, variables, targets, computed)
+        weights = targets.confidence * part.to(rotations)
     terms = {
         "data": targets.data_weight ** 2 * reprojection_term(projected, targets.keypoints, weights, config.rho),
         "body_pose": stage.body_pose ** 2 * prior.penalty(variables.latent),
@@ -162,6 +174,9 @@ def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, ta
         terms["jaw"] = axis_weighted_squared_norm(variables.jaw_pose, jaw)
     if targets.anchor is not None and stage.anchor > 0:
         terms["anchor"] = stage.anchor ** 2 * (rotations - targets.anchor).pow(2).sum((1, 2, 3))
+    if front:
+        body = keypoints[:, layout.BODY]  # (B, 25, 3)
+        terms["front"] = config.front.weight ** 2 * front_term(body, config.front.min_depth)
     if with_collision:
         terms["collision"] = stage.collision * collision(vertices, targets.ids)  # linear, as in SMPLify-X
     terms["total"] = sum(terms.values())
@@ -172,7 +187,7 @@ def camera_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, t
                  initial_depth: torch.Tensor, config: FitConfig) -> dict[str, torch.Tensor]:
     """Per-sample terms of the camera stage: torso keypoints and the depth anchor."""
     torso = camera_keypoint_weights(model.num_keypoints, config)
-    _, projected, weights = weighted_projection(model, prior, variables, targets, torso)
+    _, _, projected, weights = weighted_projection(model, prior, variables, targets, torso)
     terms = {
         "data": targets.data_weight ** 2 * reprojection_term(projected, targets.keypoints, weights, config.rho),
         "depth": config.camera.depth_weight ** 2 * depth_term(variables.transl[:, 2], initial_depth),

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fileio.openpose_json import ImageItem
-from fitting.engine import ModelBank, TaskQueue, fit_batch
-from fitting.tasks import ModelKey, PersonTask
+from fitting.engine import ModelBank, TaskQueue
+from fitting.tasks import ModelKey, PersonFit
+from pipeline.engines import Engine, PlainEngine
 from pipeline.prepare import PreparedImage, prepare_image
 from pipeline.results import ResultWriter
 
@@ -49,12 +51,16 @@ def _prepare(item: ImageItem, bank: ModelBank, model: ModelKey, options: FolderO
 
 
 def fit_folder(items: list[ImageItem], bank: ModelBank, model: ModelKey, writer: ResultWriter,
-               options: FolderOptions) -> None:
-    """Fits every person of ``items`` with ``model`` and writes the results through ``writer``."""
+               options: FolderOptions, engine: Engine | None = None) -> None:
+    """Fits every person of ``items`` with ``model`` and writes the results through ``writer``.
+    ``engine`` fits the batches (default: ``PlainEngine(bank)``, in this process); images are
+    prepared here and results written here as batches come back."""
+    engine = engine or PlainEngine(bank)
     queue = TaskQueue(options.batch_size)
 
-    def run(batch: list[PersonTask]) -> None:
-        writer.consume(fit_batch(bank, batch))
+    def write(batches: Iterable[list[PersonFit]]) -> None:
+        for fits in batches:
+            writer.consume(fits)
 
     for item in items:
         started = time.perf_counter()
@@ -63,6 +69,8 @@ def fit_folder(items: list[ImageItem], bank: ModelBank, model: ModelKey, writer:
         for task in prepared.tasks:
             full = queue.push(task)
             if full is not None:
-                run(full)
+                engine.submit(full)
+                write(engine.ready())
     for batch in queue.drain():
-        run(batch)
+        engine.submit(batch)
+    write(engine.drain())

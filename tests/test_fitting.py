@@ -212,3 +212,26 @@ def test_least_squares_translation_recovers_a_known_translation():
     weights[1, 1:] = 0
     solved = least_squares_translation(points, pixels, weights, intrinsics, fallback)
     assert torch.allclose(solved[0], truth[0], atol=1e-6) and torch.equal(solved[1], fallback[1])
+
+
+def test_front_term_pushes_every_body_point_before_the_camera(open_model):
+    """A body half through the camera plane, no keypoint seen: the front term alone moves it
+    until every BODY_25 point is at least ``min_depth`` away; a body already in front feels
+    nothing."""
+    config = load_config(CONFIG, REST)
+    prior = make_body_pose_prior("l2_angles")
+    case = make_case(open_model, np.random.default_rng(5), yaw_range=(-10, 10))
+    targets = dataclasses.replace(targets_of(case, config), confidence=torch.zeros(1, open_model.num_keypoints))
+    variables = rest_variables(open_model, prior, config, targets_of(case, config), FACING_CAMERA)
+    stage = StageConfig(name="front", body_pose=0.0, shape=0.0)
+
+    def nearest() -> float:
+        return float(open_model.keypoints(variables.to_params(prior))[1][0, :25, 2].min())
+
+    assert float(stage_terms(open_model, prior, variables, targets, stage, config)["front"]) == 0.0
+    variables.transl[:, 2] = 0.0  # the body straddles the camera plane
+    assert nearest() < 0
+    lbfgs_minimize([variables.transl, variables.latent],
+                   lambda: stage_terms(open_model, prior, variables, targets, stage, config)["total"],
+                   max_outer=10, lbfgs_max_iter=20, ftol=1e-12, gtol=1e-12)
+    assert nearest() > config.front.min_depth - 0.01

@@ -13,10 +13,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("fileio",),
     ("bodymodels", "rendering", "vposer"),
     ("priors", "collision", "detect", "motion"),
-    ("regressor",),
+    ("regressor", "quality"),
     ("fitting",),
     ("pipeline",),
-    ("spin",),
+    ("spin", "report", "video"),
 )
 PACKAGES = {name: rank for rank, layer in enumerate(LAYERS) for name in layer}
 TOP_LEVEL = ("benchmarks", "tools", "tests")  # above every package, with the scripts (fit.py, ...)
