@@ -17,12 +17,17 @@ from tqdm import tqdm
 
 from bodymodels.files import ModelFileError
 from fileio.atomic import write_json, write_text_atomic
+from fileio.formats.skeletons import FORMAT_NAMES
+from fileio.formats.source import open_keypoints
 from fileio.openpose_json import ImageItem, match_images
 from fitting.config import FitConfig, load_config
 from fitting.engine import ModelBank
 from fitting.tasks import ModelKey
+from pipeline.engines import Engine, PlainEngine, RayEngine, RayOptions
 from pipeline.folder import FolderOptions, check_output_folder, fit_folder
+from pipeline.index import write_index
 from pipeline.results import ResultWriter, summarise
+from report import write_report
 
 REPO = Path(__file__).resolve().parent
 DEFAULT_CONFIGS = {name: REPO / "cfg" / f"fit_{name}.yaml" for name in ("smpl", "smplh", "smplx")}
@@ -42,10 +47,25 @@ def focal_length(value: str) -> str | float:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=Path, required=True, help="folder of .jpg/.jpeg/.png images")
+    parser.add_argument("--images", type=Path, default=None,
+                        help="folder of .jpg/.jpeg/.png images (frames in name order with --sequence)")
+    parser.add_argument("--video", type=Path, default=None,
+                        help="a video file (mp4, avi, webm; pip install -e '.[video]'): frames extracted, people "
+                             "tracked, each track fitted as one smooth sequence (cfg/video.yaml)")
+    parser.add_argument("--sequence", action="store_true",
+                        help="--images are the frames of one video: track people and fit each track as a sequence")
+    parser.add_argument("--fps", type=float, default=30.0, help="frame rate of --images with --sequence")
+    parser.add_argument("--video-config", type=Path, default=None,
+                        help="tracking and sequence-fit settings for --video/--sequence (default cfg/video.yaml)")
     parser.add_argument("--keypoints", type=Path, default=None,
-                        help="folder of <stem>_keypoints.json; without it, keypoints are detected with "
+                        help="folder of per-image keypoint files (<stem>_keypoints.json or <stem>.json) or one "
+                             "file over many images (AlphaPose, COCO); without it, keypoints are detected with "
                              "MediaPipe (pip install -e '.[detect]') into OUTPUT/keypoints")
+    parser.add_argument("--keypoint-format", choices=("auto",) + FORMAT_NAMES, default="auto",
+                        help="the keypoints' format (openpose: BODY_25); auto: told from the files")
+    parser.add_argument("--image-ids", type=Path, default=None,
+                        help="for a COCO result file: the COCO annotation file (or an {id: file name} JSON) "
+                             "naming its image ids")
     parser.add_argument("--detect-config", type=Path, default=None,
                         help="detection settings when --keypoints is not given (default cfg/detect.yaml)")
     parser.add_argument("--output", type=Path, required=True)
@@ -78,6 +98,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--collision", action="store_true",
                         help="add the self-penetration term with the config's per-stage weights "
                              "(about 3-4x slower; see the README)")
+    parser.add_argument("--engine", choices=["plain", "ray"], default="plain",
+                        help="plain: fit in this process; ray: on Ray actors (pip install -e '.[ray]'), "
+                             "a local Ray unless --address is given")
+    parser.add_argument("--address", default=None, help="Ray cluster address (e.g. auto, or host:6379)")
+    parser.add_argument("--workers", type=int, default=2, help="Ray actors, each loading the models once")
+    parser.add_argument("--cpus-per-worker", type=int, default=1, help="CPUs (torch threads) per Ray actor")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray actor (with --device cuda)")
     parser.add_argument("--quiet", action="store_true")
     return parser.parse_args(argv)
 
@@ -118,7 +145,8 @@ def build(args: argparse.Namespace) -> tuple[ModelBank, ModelKey]:
     one line and exit for what the user can fix (a missing model file, a bad checkpoint)."""
     config = load_fit_config(args)
     key = ModelKey(args.model_type, args.gender)
-    bank = ModelBank({args.model_type: config}, args.model_folder, args.device)
+    # with Ray the actors fit on --device; this process only reads, checks and writes
+    bank = ModelBank({args.model_type: config}, args.model_folder, "cpu" if args.engine == "ray" else args.device)
     try:
         bank.fitter(key)
         if config.init == "regressor":  # a bad checkpoint: one line now, not a failed batch later
@@ -137,6 +165,11 @@ def build(args: argparse.Namespace) -> tuple[ModelBank, ModelKey]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    if args.video is not None or args.sequence:
+        from video.run import options_from_args, run_video
+        return run_video(options_from_args(args))
+    if args.images is None:
+        raise SystemExit("fit.py: give --images DIR (or --video FILE)")
     if args.batch_size < 1:
         raise SystemExit(f"fit.py: --batch-size must be at least 1, got {args.batch_size}")
     if args.max_people is not None and args.max_people < 1:
@@ -148,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     bank, key = build(args)
     keypoints = args.keypoints or detect_keypoints(args)
     try:
-        items = match_images(args.images, keypoints)
-    except FileNotFoundError as error:
+        source = open_keypoints(keypoints, args.keypoint_format, args.image_ids)
+        logging.info("keypoints: %s from %s", source.describe(), keypoints)
+        items = match_images(args.images, source)
+    except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"fit.py: {error}") from error
     conflicts = [item for item in items if item.conflict]
     for item in conflicts:
@@ -162,6 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     notes = {"ambiguous_stems": {item.stem: [str(p) for p in item.conflict] for item in conflicts}}
     summary = summarise(args.output, [item.stem for item in items], time.perf_counter() - start, notes)
     write_json(args.output / "summary.json", summary)
+    try:
+        write_index(args.output)
+    except Exception as error:  # noqa: BLE001 - the index is rebuildable (python -m pipeline.index): never fail the run
+        logging.warning("%s: the dataset index was not written: %r", args.output, error)
+    try:
+        logging.info("report: %s", write_report(args.output, progress=not args.quiet))
+    except Exception as error:  # noqa: BLE001 - the report is rebuildable (python -m report): never fail the run
+        logging.warning("%s: the report was not written: %r", args.output, error)
     counts = summary["counts"]
     logging.info("images: %d ok, %d skipped, %d failed; people fitted: %d; see %s",
                  counts["ok"], counts["skipped"], counts["failed"], summary["people_fitted"], args.output)
@@ -182,7 +225,26 @@ def run_folder(args: argparse.Namespace, bank: ModelBank, key: ModelKey, items: 
                          "are retried)", len(items) - len(todo), len(items))
         bar.reset(total=len(todo))
         options = FolderOptions(args.focal_length, args.max_people, args.batch_size)
-        fit_folder(todo, bank, key, writer, options)
+        engine = make_engine(args, bank) if todo else PlainEngine(bank)
+        try:
+            fit_folder(todo, bank, key, writer, options, engine)
+        finally:
+            engine.close()
+
+
+def make_engine(args: argparse.Namespace, bank: ModelBank) -> Engine:
+    """The engine ``--engine`` names: this process, or Ray actors (one line and exit when Ray
+    is missing or the options are wrong)."""
+    if args.engine == "plain":
+        return PlainEngine(bank)
+    try:
+        options = RayOptions(args.address, args.workers, args.cpus_per_worker, args.gpus_per_worker)
+        started = time.perf_counter()
+        engine = RayEngine(bank.configs, args.model_folder, args.device, options)
+    except (ImportError, ValueError) as error:
+        raise SystemExit(f"fit.py: {error}") from error
+    logging.info("Ray: %d workers started in %.1f s", args.workers, time.perf_counter() - started)
+    return engine
 
 
 def detect_keypoints(args: argparse.Namespace) -> Path:

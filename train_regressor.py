@@ -37,12 +37,14 @@ from vposer.data import mirror as mirror_body_joints
 REPO = Path(__file__).resolve().parent
 
 
-def cached_people(cache: Path, split: str, count: int, seed: int, widened: bool, workers: int) -> SyntheticPeople:
-    """``count`` synthetic people of ``split``, read from ``cache`` or drawn and written there."""
+def cached_people(cache: Path, split: str, count: int, seed: int, widened: bool, workers: int,
+                  progress: bool = True) -> SyntheticPeople:
+    """``count`` synthetic people of ``split``, read from ``cache`` or drawn (with a progress
+    bar unless ``progress`` is False) and written there."""
     path = cache / f"{split}_{count}_s{seed}{'_widened' if widened and split == 'train' else ''}.npz"
     if path.is_file():
         return SyntheticPeople.load(path)
-    people = generate(count, seed, split, widened=widened and split == "train", workers=workers)
+    people = generate(count, seed, split, widened=widened and split == "train", workers=workers, progress=progress)
     people.save(path)
     return people
 
@@ -152,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         config = RegressorTrainConfig(start.shape, config.data, config.training, config.losses)
     data = config.data
     started = time.perf_counter()
-    heldout = cached_people(args.cache, "heldout", data.heldout_samples, data.seed + 1, False, args.workers)
+    heldout = cached_people(args.cache, "heldout", data.heldout_samples, data.seed + 1, False, args.workers,
+                            progress=not args.quiet)
     if args.images:
         if not args.keypoints:
             raise SystemExit("--images needs --keypoints")
@@ -162,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                                 crop_size=config.model.crop_size, body=body)
         heldout = heldout if config.model.encoder != "rgb" else None  # synthetic people have no pixels
     else:
-        people = cached_people(args.cache, "train", data.train_samples, data.seed, data.widened, args.workers)
+        people = cached_people(args.cache, "train", data.train_samples, data.seed, data.widened, args.workers,
+                               progress=not args.quiet)
         batches = synthetic_batches(people, config.training.batch_size)
     metrics = train(config, batches, body, real_samples(args.amass), args.output, device, heldout=heldout,
                     resume=not args.restart, progress=not args.quiet, regressor=start)

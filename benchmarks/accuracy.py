@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -126,14 +127,10 @@ def fit_cases(cases: list[RealisticCase], config: FitConfig, bank: ModelBank, ba
                                   initial=case.initial_params() if from_truth else None)
         tasks.append(task)
         rows.append({**case.describe(), "status": "skipped" if task is None else "ok", "reason": reason})
-    done = [0]
-
-    def progress(batch: list[PersonFit]) -> None:
-        done[0] += len(batch)
-        print(f"  fitted {done[0]}/{sum(t is not None for t in tasks)}", file=sys.stderr)
-
+    todo = [t for t in tasks if t is not None]
     start = time.perf_counter()
-    fitted = iter(fit_tasks([t for t in tasks if t is not None], bank, batch_size, on_batch=progress))
+    with tqdm(total=len(todo), desc="fitting", unit="person", leave=False) as bar:
+        fitted = iter(fit_tasks(todo, bank, batch_size, on_batch=lambda batch: bar.update(len(batch))))
     wall = time.perf_counter() - start
     fits = [next(fitted) if task is not None else None for task in tasks]
     for case, row, fit in zip(cases, rows, fits):

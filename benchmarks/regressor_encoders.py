@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
             metrics = train(config, synthetic_batches(people, args.batch_size), body, real_samples(), Path(folder),
-                            torch.device("cpu"), heldout=heldout, resume=False, progress=False)
+                            torch.device("cpu"), heldout=heldout, resume=False, progress=True)
             seconds = time.perf_counter() - start
         rows[encoder] = {**{k: v for k, v in metrics.items() if k.endswith(("_median", "_mean"))},
                          "seconds_per_step": seconds / args.steps}

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     runs += [(f"with, weights {weights}", tuple(weights)) for weights in weight_sets]
     print("| run | pairs (median) | meshes with pairs | PA-MPJPE mm | MPJPE mm | PA vertex mm | 2D px | s/person | searches/person |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for label, weights in runs:
+    for label, weights in tqdm(runs, desc="fitting", unit="run", leave=False):
         config = dataclasses.replace(base, stages=tuple(dataclasses.replace(s, collision=w)
                                                         for s, w in zip(base.stages, weights)),
                                      collision=dataclasses.replace(base.collision, enabled=any(weights)))

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -77,7 +78,7 @@ class Profile:
 def fit_mode(model, prior, config, cases, batch_size: int) -> tuple[list[dict], float]:
     fitter = Fitter(model, prior, config)
     rows, total = [], 0.0
-    for begin in range(0, len(cases), batch_size):
+    for begin in tqdm(range(0, len(cases), batch_size), desc=f"fitting, batch {batch_size}", unit="batch", leave=False):
         chunk = cases[begin:begin + batch_size]
         targets = case_targets(chunk, config)
         start = time.perf_counter()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -116,10 +117,10 @@ def main(argv: list[str] | None = None) -> None:
         name, _, path = spec.partition("=")
         fitter = Fitter(model, make_body_pose_prior(name, path or config.vposer), config)
         rows = results[spec] = []
-        for index, case in enumerate(cases):
+        bar = tqdm(cases, desc=spec, unit="case")
+        for case in bar:
             rows.append(run_case(fitter, model, case, config))
-            print(f"{spec} case {index}: PA-MPJPE {rows[-1]['pa_mpjpe_mm']:.1f} mm, {rows[-1]['seconds']:.1f} s",
-                  file=sys.stderr)
+            bar.set_postfix_str(f"PA-MPJPE {rows[-1]['pa_mpjpe_mm']:.1f} mm")
         print(f"## body pose prior: {spec}\n\n{report(rows, config)}\n")
     if len(results) > 1:
         print(side_by_side(results))

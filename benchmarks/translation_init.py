@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| translation init | init MidHip error m (median / p90) | init depth error m (median / p90) "
           "| PA-MPJPE mm | MPJPE mm | 2D px | fit s/person |")
     print("|---|---|---|---|---|---|---|")
-    for method in ("similar_triangles", "least_squares"):
+    for method in tqdm(("similar_triangles", "least_squares"), desc="fitting", unit="method", leave=False):
         config = dataclasses.replace(base, translation_init=method)
         fitter = Fitter(model, prior, config)
         targets = case_targets(cases, config)

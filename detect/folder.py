@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from tqdm import tqdm
 
 from detect.config import DetectConfig, load_detect_config
-from detect.holistic import DetectorUnavailable, HolisticDetector
+from detect.holistic import Detection, DetectorUnavailable, HolisticDetector
 from fileio.images import ImageError, read_image, write_png
 from fileio.openpose_json import KEYPOINT_SUFFIX, list_images, write_openpose
 from rendering.draw import draw_openpose
@@ -45,6 +46,14 @@ def keypoint_path(folder: Path, image: Path) -> Path:
     return folder / f"{image.stem}{KEYPOINT_SUFFIX}"
 
 
+def preview(image: np.ndarray, detections: list[Detection]) -> np.ndarray:
+    """``image`` (H, W, 3) with every detection's OpenPose keypoints drawn."""
+    for detection in detections:
+        k = detection.keypoints
+        image = draw_openpose(image, k.body, k.left_hand, k.right_hand, k.face)
+    return image
+
+
 def detect_folder(images: Path, output: Path, config: DetectConfig, overwrite: bool = False,
                   draw: Path | None = None, on_image: Callable[[str, dict], None] | None = None) -> DetectionReport:
     """Detect every person in every image of ``images`` into ``output``; with ``draw``, also
@@ -65,11 +74,14 @@ def detect_folder(images: Path, output: Path, config: DetectConfig, overwrite: b
             started = time.perf_counter()
             try:
                 image = read_image(path)
+                detections = detector.detect(image)
             except ImageError as error:
                 record = {"status": "failed", "reason": str(error)}
                 log.warning("%s", error)
+            except Exception as error:  # a model failing on one image must not stop the folder
+                record = {"status": "failed", "reason": f"{path}: detection failed: {error!r}"}
+                log.warning("%s", record["reason"])
             else:
-                detections = detector.detect(image)
                 write_openpose(keypoint_path(output, path), [d.keypoints for d in detections])
                 record = {"status": "ok" if detections else "nobody", "people": len(detections),
                           "hands": [d.hand_sources for d in detections],
@@ -77,11 +89,7 @@ def detect_folder(images: Path, output: Path, config: DetectConfig, overwrite: b
                 if not detections:
                     log.warning("%s: nobody found", path)
                 if draw is not None:
-                    preview = image
-                    for d in detections:
-                        k = d.keypoints
-                        preview = draw_openpose(preview, k.body, k.left_hand, k.right_hand, k.face)
-                    write_png(draw / f"{path.stem}.png", preview)
+                    write_png(draw / f"{path.stem}.png", preview(image, detections))
             report.images[path.stem] = record
             if on_image is not None:
                 on_image(path.stem, record)
@@ -91,10 +99,12 @@ def detect_folder(images: Path, output: Path, config: DetectConfig, overwrite: b
 def run_detection(images: Path, output: Path, config_path: Path | None = None, overwrite: bool = False,
                   draw: Path | None = None, quiet: bool = False) -> DetectionReport:
     """``detect_folder`` for a command line: a progress bar, the summary logged, and a
-    missing folder or a missing MediaPipe turned into ``SystemExit`` with the reason."""
+    missing folder, a bad config file or a missing MediaPipe turned into ``SystemExit`` with
+    the reason."""
     try:
         total = len(list_images(images))
-    except FileNotFoundError as error:
+        config = load_detect_config(config_path)
+    except (FileNotFoundError, ValueError) as error:
         raise SystemExit(str(error)) from error
     try:
         with tqdm(total=total, unit="img", desc="detect", disable=quiet) as bar:
@@ -102,7 +112,7 @@ def run_detection(images: Path, output: Path, config_path: Path | None = None, o
                 bar.update(1)
                 bar.set_postfix_str(f"{stem}: {record['status']}")
 
-            report = detect_folder(images, output, load_detect_config(config_path), overwrite, draw, done)
+            report = detect_folder(images, output, config, overwrite, draw, done)
     except DetectorUnavailable as error:
         raise SystemExit(str(error)) from error
     log.info("detection: %s; keypoints in %s", report.summary(), output)

@@ -10,6 +10,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -84,16 +85,25 @@ def _part(path: Path, person: int, key: str, values: object) -> np.ndarray:
     return array
 
 
-def read_openpose(path: Path | str, allow_empty: bool = False) -> list[PersonKeypoints]:
-    """Every person in an OpenPose JSON file; ``KeypointFileError`` for anything unusable,
-    an empty people list included unless ``allow_empty``."""
+def load_json(path: Path | str) -> object:
+    """The JSON value in ``path`` (NaN and Infinity read as NaN); ``KeypointFileError`` naming
+    the file when it is missing or not JSON."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(), parse_constant=lambda c: math.nan)
+        return json.loads(path.read_text(), parse_constant=lambda c: math.nan)
     except FileNotFoundError as error:
         raise KeypointFileError(f"{path}: no such keypoint file") from error
+    except IsADirectoryError as error:
+        raise KeypointFileError(f"{path}: a folder, not a keypoint file") from error
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise KeypointFileError(f"{path}: not valid JSON ({error})") from error
+
+
+def parse_openpose(data: object, path: Path | str, allow_empty: bool = False) -> list[PersonKeypoints]:
+    """Every person in ``data``, an OpenPose file's JSON value read from ``path`` (named in
+    errors); ``KeypointFileError`` for anything unusable, an empty people list included unless
+    ``allow_empty``."""
+    path = Path(path)
     if not isinstance(data, dict) or not isinstance(data.get("people"), list):
         raise KeypointFileError(f"{path}: no 'people' list (not an OpenPose keypoint file)")
     if not data["people"] and not allow_empty:
@@ -109,6 +119,12 @@ def read_openpose(path: Path | str, allow_empty: bool = False) -> list[PersonKey
     return people
 
 
+def read_openpose(path: Path | str, allow_empty: bool = False) -> list[PersonKeypoints]:
+    """Every person in an OpenPose JSON file; ``KeypointFileError`` for anything unusable,
+    an empty people list included unless ``allow_empty``."""
+    return parse_openpose(load_json(path), path, allow_empty)
+
+
 def write_openpose(path: Path | str, people: list[PersonKeypoints]) -> None:
     """Writes ``people`` as an OpenPose 1.3 file, atomically."""
     def flat(array: np.ndarray) -> list[float]:
@@ -121,16 +137,38 @@ def write_openpose(path: Path | str, people: list[PersonKeypoints]) -> None:
     write_text_atomic(path, json.dumps({"version": 1.3, "people": records}) + "\n")
 
 
+class PeopleSource(Protocol):
+    """What ``match_images`` pairs images with besides a folder of OpenPose files: a
+    ``fileio.formats.source.KeypointSource``."""
+
+    path: Path
+    per_image: bool
+
+    def entry_for(self, image: Path) -> str | None: ...
+
+    def file_of(self, entry: str | None) -> Path | None: ...
+
+    def names(self) -> list[str]: ...
+
+    def missing_reason(self, image: Path) -> str: ...
+
+    def people(self, entry: str, image_size: tuple[int, int]) -> list[PersonKeypoints]: ...
+
+
 @dataclass
 class ImageItem:
     """An image and its keypoint file (None when there is none). ``conflict`` lists every
     image of the folder that shares this stem when there are several (``a.png`` and
-    ``a.jpg``): which one the keypoints belong to cannot be told."""
+    ``a.jpg``): which one the keypoints belong to cannot be told. ``source`` and ``entry``:
+    where the image's people come from when they are not an OpenPose file (``entry`` None:
+    the source has nothing for the image)."""
 
     stem: str
     image: Path
     keypoints: Path | None
     conflict: tuple[Path, ...] = ()
+    source: PeopleSource | None = None
+    entry: str | None = None
 
 
 def list_images(images: Path | str) -> list[Path]:
@@ -141,18 +179,39 @@ def list_images(images: Path | str) -> list[Path]:
     return sorted(p for p in images.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def match_images(images: Path | str, keypoints: Path | str) -> list[ImageItem]:
-    """Pairs each image with ``<stem>_keypoints.json`` in ``keypoints``; one item per stem
-    (images sharing a stem are one item with ``conflict`` set)."""
-    keypoints = Path(keypoints)
-    if not keypoints.is_dir():
-        raise FileNotFoundError(f"{keypoints}: not a folder of keypoint files")
+def _by_stem(images: Path | str) -> dict[str, list[Path]]:
     by_stem: dict[str, list[Path]] = {}
     for image in list_images(images):
         by_stem.setdefault(image.stem, []).append(image)
+    return by_stem
+
+
+def match_images(images: Path | str, keypoints: Path | str | PeopleSource) -> list[ImageItem]:
+    """Pairs each image with its people: ``<stem>_keypoints.json`` in the folder ``keypoints``,
+    or its entry in ``keypoints``, a source of any format (``fileio.formats.source``); one item
+    per stem (images sharing a stem are one item with ``conflict`` set). A single file over
+    many images that names none of them is a ``KeypointFileError``."""
+    if not isinstance(keypoints, (str, Path)):
+        return _match_source(images, keypoints)
+    keypoints = Path(keypoints)
+    if not keypoints.is_dir():
+        raise FileNotFoundError(f"{keypoints}: not a folder of keypoint files")
     items = []
-    for stem, paths in by_stem.items():
+    for stem, paths in _by_stem(images).items():
         candidate = keypoints / f"{stem}{KEYPOINT_SUFFIX}"
         conflict = tuple(paths) if len(paths) > 1 else ()
         items.append(ImageItem(stem, paths[0], candidate if candidate.is_file() else None, conflict))
+    return items
+
+
+def _match_source(images: Path | str, source: PeopleSource) -> list[ImageItem]:
+    items = []
+    for stem, paths in _by_stem(images).items():
+        entry = source.entry_for(paths[0])
+        conflict = tuple(paths) if len(paths) > 1 else ()
+        items.append(ImageItem(stem, paths[0], source.file_of(entry), conflict, source, entry))
+    if items and not source.per_image and not any(item.entry for item in items):
+        names = ", ".join(source.names()[:5]) or "none"
+        raise KeypointFileError(f"{source.path}: none of the {len(items)} images in {images} appear in it "
+                                f"(it names {names}{', ...' if len(source.names()) > 5 else ''})")
     return items

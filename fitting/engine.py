@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from bodymodels.layer import BodyModel
+from bodymodels.layer import BodyModel, BodyOutput
 from collision.search import find_collisions
 from fileio.layout import BODY
 from fitting.camera import project
@@ -27,6 +27,8 @@ from fitting.metrics import reprojection_error
 from fitting.tasks import ModelKey, PersonFit, PersonTask, tasks_to_targets
 from priors.body_pose import BodyPosePrior
 from priors.factory import make_body_pose_prior
+from quality.assess import FitBatch
+from quality.config import QualityConfig
 
 log = logging.getLogger("bodyfit")
 
@@ -34,14 +36,16 @@ log = logging.getLogger("bodyfit")
 class ModelBank:
     """Body models, priors and fitters, each built once, on ``device``. ``configs`` holds the
     fitting schedule per model type; ``model_folder`` the user's model files (None: the open
-    model)."""
+    model); ``quality`` the thresholds of the fits' quality figures (None:
+    ``cfg/quality.yaml``)."""
 
     def __init__(self, configs: dict[str, FitConfig], model_folder: Path | str | None = None,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", quality: QualityConfig | None = None) -> None:
         for model_type, config in configs.items():
             if config.model_type != model_type:
                 raise ValueError(f"the schedule given for {model_type} is a {config.model_type} schedule")
         self.configs, self.model_folder, self.device = dict(configs), model_folder, torch.device(device)
+        self.quality = quality
         self._models: dict[ModelKey, BodyModel] = {}
         self._priors: dict[tuple[str, str], BodyPosePrior] = {}
         self._fitters: dict[ModelKey, Fitter] = {}
@@ -65,7 +69,7 @@ class ModelBank:
     def fitter(self, key: ModelKey) -> Fitter:
         if key not in self._fitters:
             config = self.config(key)
-            self._fitters[key] = Fitter(self.model(key), self.prior(config), config)
+            self._fitters[key] = Fitter(self.model(key), self.prior(config), config, quality=self.quality)
         return self._fitters[key]
 
 
@@ -115,26 +119,46 @@ def fit_batch(bank: ModelBank, tasks: list[PersonTask]) -> list[PersonFit]:
 
 def person_fits(fitter: Fitter, tasks: list[PersonTask], intrinsics: torch.Tensor, result: FitResult,
                 seconds: float) -> list[PersonFit]:
-    """One ``PersonFit`` per row of ``result``: parameters, mesh, joints and keypoints."""
+    """One ``PersonFit`` per row of ``result``: parameters, mesh, joints, keypoints and the
+    quality figures (computed for the batch at once)."""
     model = fitter.model
     with torch.no_grad():
         output = model(result.params)
-        projected = project(output.keypoints, intrinsics).cpu().numpy()  # (B, K, 2)
+        projected = project(output.keypoints, intrinsics)  # (B, K, 2)
+    quality = batch_quality(fitter, tasks, intrinsics, result, output, projected)
+    projected = projected.cpu().numpy()
     fits = []
     for row, task in enumerate(tasks):
         error = reprojection_error(projected[row, BODY], task.keypoints[BODY], task.confidence[BODY], 0.0)
         pairs = None
         if fitter.collision is not None:  # the fit used the collision term: report what is left
-            pairs = len(find_collisions(output.vertices[row:row + 1], fitter.collision.rules,
-                                        fitter.collision.config.cell_size))
+            counted = quality[row].get("intersections")
+            pairs = int(counted["value"]) if counted else len(find_collisions(
+                output.vertices[row:row + 1], fitter.collision.rules, fitter.collision.config.cell_size))
         fits.append(PersonFit(
             task.image_id, task.person_index, task.model, "ok",
             params={name: value[row].cpu().numpy() for name, value in result.params.as_dict().items()},
             vertices=output.vertices[row].cpu().numpy(), joints=output.joints[row].cpu().numpy(),
             keypoints_3d=output.keypoints[row].cpu().numpy(), keypoints_2d=projected[row],
             loss=float(result.loss[row]), reprojection_error_px=error, turned=bool(result.flipped[row]),
-            time_s=seconds, intersecting_pairs=pairs, track_id=task.track_id, frame_index=task.frame_index))
+            time_s=seconds, intersecting_pairs=pairs, track_id=task.track_id, frame_index=task.frame_index,
+            quality=quality[row]))
     return fits
+
+
+def batch_quality(fitter: Fitter, tasks: list[PersonTask], intrinsics: torch.Tensor, result: FitResult,
+                  output: BodyOutput, projected: torch.Tensor) -> list[dict[str, dict]]:
+    """The quality figures of each person of the batch (``quality.assess``); empty ones, with
+    the error logged, when they cannot be computed: the fits stand without them."""
+    try:
+        ref = output.vertices
+        targets = tasks_to_targets(tasks, ref.device, ref.dtype)
+        batch = FitBatch(result.params, output.vertices, output.joints, output.keypoints, projected,
+                         targets.keypoints, targets.confidence, intrinsics.to(ref), result.anchor)
+        return fitter.assessor.assess(batch)
+    except Exception:  # noqa: BLE001 - a figure's failure must not discard the batch's fits
+        log.exception("quality figures of a batch of %d people could not be computed", len(tasks))
+        return [{} for _ in tasks]
 
 
 def fit_tasks(tasks: list[PersonTask], bank: ModelBank, batch_size: int = 64,

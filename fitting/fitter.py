@@ -27,6 +27,8 @@ from fitting.optimize import OptimizeLog
 from fitting.optimizers import make_optimizer
 from fitting.start_registry import Initializer, get_initializer
 from priors.body_pose import BodyPosePrior
+from quality.assess import QualityAssessor
+from quality.config import QualityConfig, load_quality_config
 
 
 DATA_ONLY = StageConfig("data", body_pose=0.0, shape=0.0)  # body keypoints only, no prior
@@ -41,12 +43,15 @@ class StageLog:
 
 @dataclass
 class FitResult:
-    """Final parameters, per-sample loss (B,), which samples ended turned, stage logs."""
+    """Final parameters, per-sample loss (B,), which samples ended turned, stage logs, and
+    ``anchor`` (B, 21, 3, 3): the body rotations the winning start was held near (the
+    regressor's prediction, with ``init: regressor``; None otherwise)."""
 
     params: BodyParams
     loss: torch.Tensor
     flipped: torch.Tensor
     stages: list[StageLog] = field(default_factory=list)
+    anchor: torch.Tensor | None = None
 
 
 def _select(params: BodyParams, rows: torch.Tensor) -> BodyParams:
@@ -73,9 +78,10 @@ class Fitter:
     """Fits ``model`` to 2D keypoints under ``config``'s schedule."""
 
     def __init__(self, model: BodyModel, prior: BodyPosePrior, config: FitConfig,
-                 initializer: Initializer | None = None) -> None:
+                 initializer: Initializer | None = None, quality: QualityConfig | None = None) -> None:
         """``initializer`` replaces the one ``config.init`` names (SPIN's loop starts fits from
-        the regressor it is training)."""
+        the regressor it is training); ``quality`` the thresholds of the fits' quality figures
+        (None: ``cfg/quality.yaml``)."""
         if config.model_type != model.model_type:
             raise ValueError(f"config is for {config.model_type}, model is {model.model_type}")
         self.model, self.prior, self.config = model, prior, config
@@ -83,6 +89,16 @@ class Fitter:
         self.collision = SelfCollision(model, config.collision) if needs_collision else None
         self.optimizer = make_optimizer(config, with_collision=needs_collision)
         self.initializer = initializer or get_initializer(config.init)
+        self.quality_config = quality
+        self._assessor: QualityAssessor | None = None
+
+    @property
+    def assessor(self) -> QualityAssessor:
+        """The quality figures of this fitter's fits, built on first use (it loads VPoser)."""
+        if self._assessor is None:
+            config = self.quality_config or load_quality_config()
+            self._assessor = QualityAssessor(self.model, config, self.config.collision)
+        return self._assessor
 
     def fit(self, targets: Targets, initial: Sequence[InitialParams | None] | None = None,
             record_stages: bool = False) -> FitResult:
@@ -131,7 +147,8 @@ class Fitter:
             if best[row] < 0 or bool(loss[index] < best_loss[row]):
                 best[row], best_loss[row] = index, loss[index]
         stages = [StageLog(s.name, s.log, None if s.keypoints is None else s.keypoints[best]) for s in result.stages]
-        return FitResult(_select(result.params, best), result.loss[best], starts.turned[best], stages)
+        anchor = None if starts.anchor is None else starts.anchor[best].detach()
+        return FitResult(_select(result.params, best), result.loss[best], starts.turned[best], stages, anchor)
 
     def _fit_starts(self, targets: Targets, variables: Variables, record_stages: bool) -> FitResult:
         """The camera stage (unless the config skips it), then the configured stages, from

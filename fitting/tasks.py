@@ -69,7 +69,10 @@ class PersonFit:
     the arrays are empty). ``params`` name -> (D,) body-model parameters in the camera frame;
     ``vertices`` (V, 3), ``joints`` (J, 3), ``keypoints_3d`` (K, 3) camera frame, metres;
     ``keypoints_2d`` (K, 2) their projection; ``reprojection_error_px`` the median distance
-    to the seen body keypoints; ``turned`` whether the winning start was the turned one."""
+    to the seen body keypoints; ``turned`` whether the winning start was the turned one;
+    ``quality`` the quality figures (``quality.assess``): name -> {"value": float,
+    "threshold": float, "flag": bool}, plain types only (the fit crosses process
+    boundaries)."""
 
     image_id: str
     person_index: int
@@ -88,6 +91,12 @@ class PersonFit:
     intersecting_pairs: int | None = None
     track_id: int | None = None
     frame_index: int | None = None
+    quality: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def flags(self) -> list[str]:
+        """The names of the flagged quality figures."""
+        return [name for name, entry in self.quality.items() if entry["flag"]]
 
     @staticmethod
     def failed(task: PersonTask, reason: str) -> "PersonFit":

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fileio.images import ImageError, read_image_size
-from fileio.openpose_json import ImageItem, KeypointFileError, read_openpose
+from fileio.openpose_json import ImageItem, KeypointFileError, PersonKeypoints, read_openpose
 from fileio.intrinsics import Intrinsics, resolve_intrinsics
 from fitting.config import FitConfig
 from fitting.tasks import ModelKey, PersonTask, build_task
@@ -36,6 +36,19 @@ class PreparedImage:
         return self.record.get("status") == "failed"
 
 
+def read_people(item: ImageItem, image_size: tuple[int, int]) -> list[PersonKeypoints]:
+    """Every person of ``item`` in pixels of its image (``image_size``: height, width): from
+    its source (any format, ``fileio.formats``) or, without one, its OpenPose file;
+    ``KeypointFileError`` naming what is missing or unusable."""
+    if item.source is not None:
+        if item.entry is None:
+            raise KeypointFileError(item.source.missing_reason(item.image))
+        return item.source.people(item.entry, image_size)
+    if item.keypoints is None:
+        raise KeypointFileError(f"{item.image}: no keypoint file {item.stem}_keypoints.json")
+    return read_openpose(item.keypoints, allow_empty=True)
+
+
 def prepare_image(item: ImageItem, config: FitConfig, model: ModelKey, focal_length: str | float,
                   max_people: int | None) -> PreparedImage:
     """Reads ``item``'s image size and keypoints and builds one task per fittable person."""
@@ -45,9 +58,7 @@ def prepare_image(item: ImageItem, config: FitConfig, model: ModelKey, focal_len
             raise ValueError(f"{', '.join(str(p) for p in item.conflict)} share the stem {item.stem!r} and one "
                              f"keypoint file: rename all but one")
         height, width = read_image_size(item.image)
-        if item.keypoints is None:
-            raise KeypointFileError(f"{item.image}: no keypoint file {item.stem}_keypoints.json")
-        people = read_openpose(item.keypoints, allow_empty=True)
+        people = read_people(item, (height, width))
         prepared.intrinsics = resolve_intrinsics(item.image, width, height, focal_length)
     except (ImageError, KeypointFileError, ValueError) as error:
         prepared.record.update(status="failed", reason=str(error))

@@ -22,6 +22,7 @@ from fileio.images import ImageError, read_image, write_png
 from fileio.layout import BODY
 from fitting.tasks import ModelKey, PersonFit
 from pipeline.prepare import PreparedImage
+from quality.assess import Quality, flagged, json_ready
 from rendering.overlay import render_overlay
 
 log = logging.getLogger("bodyfit")
@@ -112,6 +113,8 @@ class ResultWriter:
         if fit.intersecting_pairs is not None:
             arrays["intersecting_pairs"] = np.array(fit.intersecting_pairs)
             entry["intersecting_pairs"] = fit.intersecting_pairs
+        arrays.update(quality_arrays(fit.quality))
+        entry.update(quality=json_ready(fit.quality), flags=flagged(fit.quality))
         write_npz(self.output / "results" / fit.image_id / f"{fit.person_index:03d}.npz", arrays)
         write_obj(self.output / "meshes" / fit.image_id / f"{fit.person_index:03d}.obj", fit.vertices,
                   self.faces_of(fit.model))
@@ -164,9 +167,35 @@ def image_status(people: list[dict[str, Any]], people_in_file: int) -> dict[str,
     return {"status": "skipped", "reason": "no person with enough usable body keypoints"}
 
 
+def quality_arrays(quality: Quality) -> dict[str, np.ndarray]:
+    """A person's quality figures as npz arrays, one entry per figure in the same order:
+    ``quality_names`` (N,) str, ``quality_values`` (N,) (NaN: not computable),
+    ``quality_thresholds`` (N,), ``quality_flags`` (N,) bool."""
+    names = list(quality)
+    return {"quality_names": np.array(names, dtype=str),
+            "quality_values": np.array([quality[n]["value"] for n in names], dtype=np.float64),
+            "quality_thresholds": np.array([quality[n]["threshold"] for n in names], dtype=np.float64),
+            "quality_flags": np.array([quality[n]["flag"] for n in names], dtype=bool)}
+
+
+def count_flags(images: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Over the fitted people of the image records: how many carry each flag, and how many
+    any flag."""
+    counts: dict[str, int] = {}
+    flagged_people = 0
+    for record in images.values():
+        for person in record.get("people", []):
+            flags = person.get("flags", []) if person.get("status") == "ok" else []
+            for name in flags:
+                counts[name] = counts.get(name, 0) + 1
+            flagged_people += bool(flags)
+    return {"flags": counts, "people_flagged": flagged_people}
+
+
 def summarise(output: Path, stems: list[str], seconds: float, notes: dict[str, Any] | None = None) -> dict:
     """The run's summary from every image's record under ``output`` (including those of
-    earlier runs)."""
+    earlier runs), with the quality flags counted (``flags``: name -> people,
+    ``people_flagged``: people with any flag)."""
     images, counts, people = {}, {"ok": 0, "skipped": 0, "failed": 0}, 0
     for stem in stems:
         path = record_path(output, stem)
@@ -174,4 +203,5 @@ def summarise(output: Path, stems: list[str], seconds: float, notes: dict[str, A
         images[stem] = record
         counts[record["status"]] += 1
         people += sum(p["status"] == "ok" for p in record.get("people", []))
-    return {"counts": counts, "people_fitted": people, "run_seconds": seconds, **(notes or {}), "images": images}
+    return {"counts": counts, "people_fitted": people, **count_flags(images), "run_seconds": seconds,
+            **(notes or {}), "images": images}

@@ -164,12 +164,15 @@ def run_spin(samples: list[ImageSample], learner: Learner, fitter: Fitter, confi
     loop_fitter = Fitter(fitter.model, fitter.prior, fitter.config, initializer=starts)
     shape = learner.regressor.shape
     images = ImageCache() if shape.encoder == "rgb" else None
+    batches_per_epoch = -(-len(samples) // config.batch_size)
+    bar = tqdm(total=(config.epochs - start_epoch) * batches_per_epoch, unit="batch", disable=not progress)
     for epoch in range(start_epoch, config.epochs):
+        bar.set_description(f"SPIN epoch {epoch + 1}/{config.epochs}")
         rng = np.random.default_rng([config.seed, epoch])
         order = rng.permutation(len(samples))
         started, replaced, disagreement, losses = time.perf_counter(), 0, [], []
         batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-        for rows in tqdm(batches, desc=f"SPIN epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not progress):
+        for rows in batches:
             chosen = [samples[r] for r in rows]
             targets = sample_targets(chosen, fitter)
             inputs = batch_inputs(samples, rows, images, shape.crop_size)
@@ -187,6 +190,7 @@ def run_spin(samples: list[ImageSample], learner: Learner, fitter: Fitter, confi
                 valid = torch.as_tensor(store.valid[rows])
                 disagreement.append(pa_mpjpe(regressed[valid], batch.joints[valid]).numpy())
             losses.append(learner.step(batch, rng))
+            bar.update(1)
         summary = {"epoch": epoch + 1, "seconds": time.perf_counter() - started, "people": len(samples),
                    "replaced": replaced, "valid_share": float(store.valid.mean()),
                    "mean_data_term": float(np.mean(store.data_term[np.isfinite(store.data_term)])),
@@ -207,4 +211,5 @@ def run_spin(samples: list[ImageSample], learner: Learner, fitter: Fitter, confi
                  "config": learner.config.to_dict()}
         save_checkpoint(output / "regressor.pt", learner.regressor, extra)
         save_checkpoint(last, learner.regressor, {**extra, **learner.training_state()})
+    bar.close()
     return history

@@ -1,5 +1,7 @@
-"""Built-in keypoint detection: MediaPipe-to-OpenPose tables, crops, real photographs, the
-``python -m detect`` and ``fit.py`` (without --keypoints) command lines."""
+"""Built-in keypoint detection: MediaPipe-to-OpenPose tables, crops, the person finder's
+geometry (tiles, suppression, one person or two), real photographs with one and with several
+people (counted by hand), the ``python -m detect`` and ``fit.py`` (without --keypoints)
+command lines."""
 from __future__ import annotations
 
 import json
@@ -11,11 +13,17 @@ import pytest
 
 from fileio.layout import BODY25_NAMES, OPENPOSE
 from detect import mediapipe_map
+from detect.config import DetectConfig, load_detect_config
+from detect.counting import VisiblePerson, match_people, read_people_counts
+from detect.crops import head_window
 from detect.holistic import Crop, grow, overlap_fraction, paint, square_crop
+from detect.landmarks import Landmarks, head_box, same_person
+from detect.proposals import Proposal, box_iou, face_person_box, non_max_suppression, tile_windows
 
 from tests.conftest import REPO
 
 PHOTOS = REPO / "examples" / "photos"
+GROUPS = REPO / "benchmarks" / "data" / "people"
 
 # BODY_25 point -> BlazePose landmark name(s), written from the two formats' documentation.
 BODY25_BY_NAME = {
@@ -108,15 +116,20 @@ def test_boxes_paint_and_overlap():
 
 
 @pytest.fixture(scope="module")
-def detections():
+def detector():
+    """The detector with cfg/detect.yaml, models loaded once for this module."""
     pytest.importorskip("mediapipe")
-    from detect.config import load_detect_config
     from detect.holistic import HolisticDetector
+
+    with HolisticDetector(load_detect_config()) as loaded:
+        yield loaded
+
+
+@pytest.fixture(scope="module")
+def detections(detector):
     from fileio.images import read_image
 
-    with HolisticDetector(load_detect_config()) as detector:
-        yield {path.name: (read_image(path), detector.detect(read_image(path)))
-               for path in sorted(PHOTOS.glob("*.jpg"))}
+    return {path.name: (read_image(path), detector.detect(read_image(path))) for path in sorted(PHOTOS.glob("*.jpg"))}
 
 
 def point(keypoints, name):
@@ -183,6 +196,95 @@ def test_two_people_standing(detections):
     assert point(standing, "RHip")[0] < point(standing, "LHip")[0]
 
 
+# Photos with several people, and how many of those counted by hand (people.json) must be
+# found: everyone (vtest_600's six include a woman cut by the bottom edge).
+GROUP_PHOTOS = ("pilots.jpg", "vtest_600.jpg")
+
+
+@pytest.fixture(scope="module")
+def group_detections(detector):
+    from fileio.images import read_image
+
+    return {name: detector.detect(read_image(GROUPS / name)) for name in GROUP_PHOTOS}
+
+
+@pytest.mark.slow
+def test_everyone_visible_is_found_once(group_detections):
+    counts = read_people_counts(GROUPS / "people.json")
+    for name, found in group_detections.items():
+        match = match_people([d.box for d in found], counts[name])
+        missed = [p.note for p, index in zip(counts[name], match.found) if index < 0]
+        assert not missed, f"{name}: missed {missed}"
+        # nobody found twice and nothing that is not a person: every detection is someone counted
+        assert not match.extra, f"{name}: detections {[found[i].box for i in match.extra]} match nobody"
+
+
+@pytest.mark.slow
+def test_side_by_side_waist_up_people_are_two(group_detections):
+    found = group_detections["pilots.jpg"]
+    assert len(found) == 2
+    left, right = sorted(found, key=lambda d: d.box[0])
+    # both faces found, each in its own person's face region, the left one left of the right one
+    for detection in (left, right):
+        assert np.count_nonzero(detection.keypoints.face[:, 2]) == 70
+    left_face, right_face = left.keypoints.face[:68, :2].mean(axis=0), right.keypoints.face[:68, :2].mean(axis=0)
+    assert 95 < left_face[0] < 140 and 150 < right_face[0] < 195, (left_face, right_face)
+    assert np.linalg.norm(left_face - right_face) > 40  # about a head and a half apart
+
+
+def test_masking_finder_is_still_selectable():
+    pytest.importorskip("mediapipe")
+    from dataclasses import replace
+
+    from detect.holistic import HolisticDetector
+    from fileio.images import read_image
+
+    with HolisticDetector(replace(load_detect_config(), finder="masking")) as detector:
+        assert detector.finder._models is None
+        found = detector.detect(read_image(PHOTOS / "footballer.jpg"))
+    assert len(found) == 1
+
+
+def test_tiny_and_thin_images_find_nobody_without_crashing(detector):
+    rng = np.random.default_rng(0)
+    for shape in ((1, 1, 3), (3, 3, 3), (50, 400, 3), (400, 2, 3)):  # OpenCV's HOG once corrupted memory here
+        assert detector.detect(rng.integers(0, 255, shape, dtype=np.uint8)) == [], shape
+
+
+def test_a_detector_failure_fails_one_image_not_the_folder(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from detect import folder
+
+    class Failing:
+        """Stands in for the detector: raises on the image painted red, finds nobody elsewhere."""
+
+        def __init__(self, config):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def detect(self, image):
+            if image[..., 0].mean() > 200:
+                raise RuntimeError("model failed")
+            return []
+
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (64, 48), (250, 0, 0)).save(images / "a_red.png")
+    Image.new("RGB", (64, 48), (0, 0, 250)).save(images / "b_blue.png")
+    monkeypatch.setattr(folder, "HolisticDetector", Failing)
+    report = folder.detect_folder(images, tmp_path / "out", load_detect_config())
+    assert report.images["a_red"]["status"] == "failed" and "model failed" in report.images["a_red"]["reason"]
+    assert "a_red.png" in report.images["a_red"]["reason"]
+    assert report.images["b_blue"]["status"] == "nobody"
+    assert (tmp_path / "out" / "b_blue_keypoints.json").is_file()
+
+
 def run(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
@@ -225,3 +327,125 @@ def test_fit_without_keypoints_detects_then_fits(tmp_path):
     assert record["status"] == "ok" and record["people"][0]["status"] == "ok"
     assert record["people"][0]["reprojection_error_px"] < 10
     assert (out / "images" / "footballer.png").is_file()
+
+
+# -- the person finder's geometry (no models) -------------------------------------------------
+
+def test_tiles_cover_the_image_overlapping_by_half():
+    for height, width in ((240, 300), (720, 1280), (600, 512), (50, 400)):
+        for level in (1, 2, 3):
+            windows = tile_windows(height, width, level)
+            covered = np.zeros((height, width), bool)
+            for centre, side in windows:
+                assert side == pytest.approx(max(height, width) / level)
+                x0, y0 = np.floor(centre - side / 2).astype(int)
+                covered[max(y0, 0):y0 + int(np.ceil(side)) + 1, max(x0, 0):x0 + int(np.ceil(side)) + 1] = True
+            assert covered.all(), (height, width, level)
+            if level == 1:
+                assert len(windows) == 1
+            else:  # neighbours along the longer side overlap by at least half a window
+                axis = 0 if width >= height else 1
+                centres = np.unique(np.round([c[axis] for c, _ in windows], 3))
+                assert np.all(np.diff(centres) <= windows[0][1] / 2 + 1e-2)
+    with pytest.raises(ValueError, match="at least 1"):
+        tile_windows(100, 100, 0)
+
+
+def test_iou_and_suppression_against_a_naive_version():
+    rng = np.random.default_rng(1)
+    corners = rng.uniform(0, 100, (30, 2))
+    boxes = np.concatenate([corners, corners + rng.uniform(5, 40, (30, 2))], axis=1)
+    scores = rng.uniform(0, 1, 30)
+
+    def naive_iou(a, b):
+        ax = np.zeros((160, 160), bool)
+        bx = np.zeros((160, 160), bool)
+        ax[int(a[1]):int(a[3]), int(a[0]):int(a[2])] = True
+        bx[int(b[1]):int(b[3]), int(b[0]):int(b[2])] = True
+        return (ax & bx).sum() / (ax | bx).sum()
+
+    whole = np.floor(boxes)
+    iou = box_iou(whole, whole)
+    for i in range(0, 30, 7):
+        for j in range(30):
+            assert iou[i, j] == pytest.approx(naive_iou(whole[i], whole[j]), abs=1e-9)
+    kept = non_max_suppression(boxes, scores, 0.3)
+    assert kept[0] == int(np.argmax(scores))
+    assert all(box_iou(boxes[a], boxes[b])[0, 0] <= 0.3 for a in kept for b in kept if a != b)
+    for dropped in set(range(30)) - set(kept):  # each dropped box overlaps a better kept one
+        assert any(box_iou(boxes[dropped], boxes[k])[0, 0] > 0.3 and scores[k] >= scores[dropped] for k in kept)
+    with pytest.raises(ValueError, match="2 boxes but 3 scores"):
+        non_max_suppression(boxes[:2], scores[:3], 0.3)
+
+
+def test_a_face_proposes_a_person_below_it_and_head_windows():
+    config = DetectConfig()
+    face = np.array([100.0, 50.0, 120.0, 74.0])  # 20 wide, 24 tall
+    box = face_person_box(face, config)
+    assert box[0] == pytest.approx(110 - 30) and box[2] == pytest.approx(110 + 30)
+    assert box[1] == pytest.approx(50 - 12) and box[3] == pytest.approx(50 + 9 * 24)
+    centre, side = head_window(face, 3.0)
+    assert side == pytest.approx(60) and np.allclose(centre, [110, 62])  # the head in the middle
+    centre, side = head_window(face, 5.0)
+    assert side == pytest.approx(100) and np.allclose(centre, [110, 62 + 20])  # shifted to the chest
+    guess = Proposal(np.array([0.0, 0.0, 50.0, 140.0]), 0.5, "hog").head_guess()
+    assert np.allclose(guess, [15, 0, 35, 20])
+
+
+# Pose landmarks of a person facing the camera, in head widths from the nose (x right, y down).
+_HEAD = [(0, 0), (-.15, -.15), (-.2, -.15), (-.25, -.15), (.15, -.15), (.2, -.15), (.25, -.15),
+         (-.45, -.05), (.45, -.05), (-.1, .25), (.1, .25)]
+_BODY = [(-1, 1.3), (1, 1.3), (-1.3, 2.6), (1.3, 2.6), (-1.4, 3.8), (1.4, 3.8)] + [(-1.5, 4), (1.5, 4)] * 3 \
+    + [(-.6, 4), (.6, 4), (-.6, 5.8), (.6, 5.8), (-.6, 7.5), (.6, 7.5), (-.6, 7.7), (.6, 7.7), (-.5, 7.9), (.5, 7.9)]
+
+
+def person_at(x: float, y: float, head: float, visible=range(33)) -> Landmarks:
+    points = np.array(_HEAD + _BODY, float) * head + [x, y]
+    visibility = np.zeros((33, 1))
+    visibility[list(visible)] = 0.9
+    return Landmarks(np.concatenate([points, visibility], axis=1))
+
+
+def test_one_person_or_two():
+    def same(a, b):
+        return same_person(a, b, 0.5, 0.5, 0.7)
+
+    left, right = person_at(100, 50, 30), person_at(145, 55, 30)  # side by side, heads 1.5 apart
+    assert len(left.pose) == 33 and head_box(left, 0.5)[2] - head_box(left, 0.5)[0] == pytest.approx(27)
+    assert not same(left, right) and not same(right, left)
+    assert same(left, person_at(104, 52, 31))  # the same person, detected twice
+    hallucinated = person_at(100, 50, 30)
+    hallucinated.pose[:11, :2] += [40, 90]  # same body, a head put on the hands
+    assert same(left, hallucinated)
+    back = person_at(100, 50, 30, visible=range(11, 33))  # no head seen: the body decides
+    assert head_box(back, 0.5) is None
+    assert same(left, back) and not same(right, back)
+    legs = person_at(100, 50, 30, visible=range(23, 27))  # too few landmarks in common: boxes decide
+    assert same(person_at(100, 50, 30, visible=range(23, 33)), legs)
+
+
+def test_matching_detections_to_people_counted():
+    people = [VisiblePerson((0, 0, 100, 200), "full_body", False), VisiblePerson((90, 0, 200, 200), "waist_up", True)]
+    match = match_people([(10, 10, 90, 190), (100, 0, 190, 150), (12, 8, 88, 120), (300, 0, 350, 50)], people)
+    assert match.found == (0, 1) and match.count == 2
+    assert match.extra == (2, 3)  # a second detection of person 0, and nobody counted
+    assert match_people([], people).found == (-1, -1)
+
+
+def test_people_counts_and_config_errors_name_the_file(tmp_path):
+    counts = read_people_counts(GROUPS / "people.json")
+    assert len(counts["vtest_600.jpg"]) == 6 and sum(p.edge for p in counts["vtest_600.jpg"]) == 1
+    assert all((GROUPS / name).is_file() for name in counts)
+    assert all((PHOTOS / name).is_file() for name in read_people_counts(PHOTOS / "people.json"))
+    bad = tmp_path / "people.json"
+    bad.write_text('{"photos": {"a.jpg": {"people": [{"box": [1, 2, 3], "view": "full_body", "edge": false}]}}}')
+    with pytest.raises(ValueError, match=r"people.json: a.jpg person 0"):
+        read_people_counts(bad)
+    text = (REPO / "cfg" / "detect.yaml").read_text()
+    assert load_detect_config().finder == "proposals"
+    for wrong, message in (("finder: proposals", "finder: tiles"), ("face_levels: [1, 2, 3]", "face_levels: [0]"),
+                           ("hog: true", "hog: true\nhog_thresold: 1")):
+        path = tmp_path / "detect.yaml"
+        path.write_text(text.replace(wrong, message))
+        with pytest.raises(ValueError, match=str(path).replace("\\", "\\\\")):
+            load_detect_config(path)
