@@ -238,6 +238,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--refit", action="store_true", help="refit even where the cache has the fits")
+    parser.add_argument("--report-only", action="store_true",
+                        help="fit and judge the report seed only (no threshold candidates)")
     parser.add_argument("--output", type=Path, default=REPO / "output" / "quality_flags")
     return parser.parse_args(argv)
 
@@ -254,12 +256,13 @@ def main(argv: list[str] | None = None) -> None:
             cases_memo[seed] = make_cases(model, args.cases, seed)
         return cases_memo[seed]
 
-    chosen = {run: cached_run(args.output, args.choose_seed, run, cases_of, args) for run in args.runs}
     reported = {run: cached_run(args.output, args.report_seed, run, cases_of, args) for run in args.runs}
-    assessor = QualityAssessor(model, quality)
     base = run_config("rest", args.config)
-    truth = truth_values(cases_of(args.choose_seed), base, assessor, args.batch_size)
-    choice = candidates([r for records in chosen.values() for r in records], truth)
+    choice = {}
+    if not args.report_only:
+        chosen = {run: cached_run(args.output, args.choose_seed, run, cases_of, args) for run in args.runs}
+        truth = truth_values(cases_of(args.choose_seed), base, QualityAssessor(model, quality), args.batch_size)
+        choice = candidates([r for records in chosen.values() for r in records], truth)
     report = {run: flag_table(records, quality, args.bad_pa_mm) for run, records in reported.items()}
     report["all runs"] = flag_table([r for records in reported.values() for r in records], quality, args.bad_pa_mm)
     cost = figure_cost(cases_of(args.report_seed), base, QualityAssessor(model, quality), args.batch_size)

@@ -66,8 +66,8 @@ class RegressorInitConfig:
 @dataclass(frozen=True)
 class FrontConfig:
     """Keeps every body keypoint in front of the camera, the unseen ones too: a squared hinge
-    ``weight^2 sum_k max(0, min_depth - z_k)^2`` over the BODY_25 points (metres), in every
-    stage. Without it nothing stops limbs that no keypoint sees from swinging through the
+    ``weight^2 sum_k max(0, min_depth - z_k)^2`` over the BODY_25 points the stage weighs (all
+    but ``ignored_keypoints``, which lie between others), metres, in every stage. Without it nothing stops limbs that no keypoint sees from swinging through the
     camera plane of a close-up (a portrait's legs)."""
 
     min_depth: float = 0.1           # metres in front of the camera

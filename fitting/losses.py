@@ -26,7 +26,9 @@ def depth_term(translation_z: torch.Tensor, initial_z: torch.Tensor) -> torch.Te
     return (translation_z - initial_z).pow(2)
 
 
-def front_term(points: torch.Tensor, min_depth: float) -> torch.Tensor:
+def front_term(points: torch.Tensor, min_depth: float, mask: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) squared hinge on points nearer than ``min_depth`` to the camera plane: ``points``
-    (B, N, 3) in the camera frame (z forward, metres)."""
-    return torch.relu(min_depth - points[..., 2]).pow(2).sum(dim=-1)
+    (B, N, 3) in the camera frame (z forward, metres); ``mask`` (N,) 1 for the points that
+    count."""
+    hinge = torch.relu(min_depth - points[..., 2]).pow(2)  # (B, N)
+    return (hinge if mask is None else hinge * mask).sum(dim=-1)

@@ -134,14 +134,6 @@ def weighted_projection(model: BodyModel, prior: BodyPosePrior, variables: Varia
     return rotations, keypoints, project(keypoints, targets.intrinsics), targets.confidence * part
 
 
-@functools.lru_cache(maxsize=16)
-def front_points(num_keypoints: int, config: FitConfig) -> torch.Tensor:
-    """(K,) 1 at the BODY_25 points the front term keeps before the camera. Cached."""
-    body = torch.zeros(num_keypoints)
-    body[layout.BODY] = 1.0
-    return body
-
-
 def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, targets: Targets,
                 stage: StageConfig, config: FitConfig, collision: SelfCollision | None = None) -> dict[str, torch.Tensor]:
     """Per-sample (B,) weighted terms of one stage; ``total`` is their sum. The full mesh is
@@ -149,16 +141,14 @@ def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, ta
     forward serves."""
     part = keypoint_part_weights(model.num_keypoints, stage, config)
     front = config.front.weight > 0
-    computed = torch.maximum(part, front_points(model.num_keypoints, config)) if front else part
     with_collision = collision is not None and stage.collision > 0
     if with_collision:
         rotations = prior.decode_rotations(variables.latent)  # (B, 21, 3, 3)
         vertices, keypoints = model.mesh_and_keypoints(variables.to_params(prior, decode=False), rotations)
         projected = project(keypoints, targets.intrinsics)
         weights = targets.confidence * part.to(rotations)
-    else:  # only the keypoints this stage weighs or keeps in front: no fingers or face early on
-        rotations, keypoints, projected, _ = weighted_projection(model, prior, variables, targets, computed)
-        weights = targets.confidence * part.to(rotations)
+    else:  # only the keypoints this stage weighs: no fingers or face in the early stages
+        rotations, keypoints, projected, weights = weighted_projection(model, prior, variables, targets, part)
     terms = {
         "data": targets.data_weight ** 2 * reprojection_term(projected, targets.keypoints, weights, config.rho),
         "body_pose": stage.body_pose ** 2 * prior.penalty(variables.latent),
@@ -174,9 +164,10 @@ def stage_terms(model: BodyModel, prior: BodyPosePrior, variables: Variables, ta
         terms["jaw"] = axis_weighted_squared_norm(variables.jaw_pose, jaw)
     if targets.anchor is not None and stage.anchor > 0:
         terms["anchor"] = stage.anchor ** 2 * (rotations - targets.anchor).pow(2).sum((1, 2, 3))
-    if front:
-        body = keypoints[:, layout.BODY]  # (B, 25, 3)
-        terms["front"] = config.front.weight ** 2 * front_term(body, config.front.min_depth)
+    if front:  # the body points the stage computes (all but the ignored ones, which lie between others)
+        body = keypoints[:, layout.BODY]  # (B, 25, 3), zero where not computed
+        computed = (part[layout.BODY] > 0).to(body)
+        terms["front"] = config.front.weight ** 2 * front_term(body, config.front.min_depth, computed)
     if with_collision:
         terms["collision"] = stage.collision * collision(vertices, targets.ids)  # linear, as in SMPLify-X
     terms["total"] = sum(terms.values())

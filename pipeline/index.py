@@ -54,7 +54,7 @@ def person_row(image: str, entry: dict[str, Any], arrays: Any) -> Row:
     quality = entry.get("quality", {})
     row["quality"] = {name: (float("nan") if figure["value"] is None else float(figure["value"]),
                              float(figure["threshold"]), bool(figure["flag"])) for name, figure in quality.items()}
-    row["flags"] = [name for name in entry.get("flags", [])]
+    row["flags"] = list(entry.get("flags", []))
     return row
 
 

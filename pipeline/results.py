@@ -115,6 +115,10 @@ class ResultWriter:
             entry["intersecting_pairs"] = fit.intersecting_pairs
         arrays.update(quality_arrays(fit.quality))
         entry.update(quality=json_ready(fit.quality), flags=flagged(fit.quality))
+        if fit.track_id is not None:  # a video's person: which track, which frame
+            arrays["track_id"], entry["track_id"] = np.array(fit.track_id), fit.track_id
+        if fit.frame_index is not None:
+            arrays["frame_index"], entry["frame_index"] = np.array(fit.frame_index), fit.frame_index
         write_npz(self.output / "results" / fit.image_id / f"{fit.person_index:03d}.npz", arrays)
         write_obj(self.output / "meshes" / fit.image_id / f"{fit.person_index:03d}.obj", fit.vertices,
                   self.faces_of(fit.model))

@@ -219,13 +219,14 @@ def write_frames(writer: ResultWriter, model: BodyModel, prepared: list[Prepared
 
 
 def write_overlay_video(output: Path, prepared: list[PreparedImage], fits: list[TrackFit], fps: float) -> None:
-    """``overlay.mp4``: each frame's overlay (or the frame itself) with track labels."""
+    """``overlay.mp4``: each frame's overlay (or the frame itself) with each detected person's
+    track label."""
     from fileio.video import write_video
 
     labels: dict[int, list[tuple[int, np.ndarray]]] = {}
     for fit in fits:
-        for row, frame in enumerate(fit.frame_indices):
-            labels.setdefault(int(frame), []).append((fit.track_id, fit.keypoints_2d[row]))
+        for row in np.flatnonzero(fit.seen):  # bridged frames have no mesh in the overlay: no label
+            labels.setdefault(int(fit.frame_indices[row]), []).append((fit.track_id, fit.keypoints_2d[row]))
 
     def frames():
         for frame, image in enumerate(prepared):
