@@ -148,7 +148,7 @@ def write_index(output: Path | str) -> list[Path]:
     try:
         import pyarrow  # noqa: F401 - optional: pip install -e '.[index]'
     except ImportError:
-        log.info("pyarrow is not installed: wrote %s only (pip install pyarrow for index.parquet)", written[0])
+        log.info("pyarrow is not installed: wrote %s only (pip install -e '.[index]' for index.parquet)", written[0])
         return written
     written.append(output / "index.parquet")
     write_parquet(written[1], columns, rows)
