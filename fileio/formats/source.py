@@ -11,6 +11,7 @@ Shapes: K keypoints, N joints of the format.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ AUTO = "auto"
 SNIFF_FILES = 64  # files of a folder read to tell its format
 
 
-class KeypointSource:
+class KeypointSource(ABC):
     """People per image from ``path`` in format ``skeleton``, laid out as ``layout``;
     ``note`` says how the format was told when that is worth a line in the log."""
 
@@ -45,26 +46,26 @@ class KeypointSource:
         text = f"{self.skeleton.title} ({LAYOUT_TITLES[self.layout]})"
         return f"{text}; {self.note}" if self.note else text
 
+    @abstractmethod
     def entry_for(self, image: Path) -> str | None:
         """The key of ``image``'s people, or None when the source has nothing for it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def file_of(self, entry: str | None) -> Path | None:
         """The file that holds ``entry``'s people."""
-        raise NotImplementedError
 
+    @abstractmethod
     def missing_reason(self, image: Path) -> str:
         """Why ``image`` has no entry, naming what was looked for."""
-        raise NotImplementedError
 
     def names(self) -> list[str]:
         """The image names the source holds people for (single files; empty for folders)."""
         return []
 
+    @abstractmethod
     def people(self, entry: str, image_size: tuple[int, int]) -> list[PersonKeypoints]:
         """Every person of ``entry`` in pixels of an image of ``image_size`` (height, width),
         in OpenPose's parts, with the format's confidence weights applied."""
-        raise NotImplementedError
 
     def _convert(self, detections: list[Detection], image_size: tuple[int, int]) -> list[PersonKeypoints]:
         height, width = image_size
