@@ -30,7 +30,7 @@ import yaml
 
 from bodymodels.layer import BodyModel
 from fileio.atomic import write_npz, write_text_atomic
-from fileio.config import build_dataclass, plain, read_yaml
+from fileio.config import load_sections, plain
 from fileio.layout import BODY
 from motion.corpus import load_corpus, mirror_body_pose
 from motion.sequences import SequenceDistribution, SequenceGenerator, observe_sequence
@@ -68,14 +68,11 @@ class TemporalOptim:
 
 
 @dataclass(frozen=True)
-class TemporalLosses:
-    keypoints_2d: float = 1.0
-    joints_3d: float = 5.0
-    rotations: float = 1.0
-    betas: float = 0.01
-    translation: float = 0.5
+class TemporalLosses(LossWeights):
+    """The per-frame regressor's weights (``adversarial``: here the motion discriminator's,
+    as VIBE), plus the acceleration term."""
+
     acceleration: float = 50.0       # squared acceleration error of pelvis-relative joints (m/frame^2)
-    adversarial: float = 0.01        # the motion discriminator (VIBE)
 
 
 @dataclass(frozen=True)
@@ -87,15 +84,8 @@ class TemporalTrainConfig:
 
 
 def load_train_config(path: Path, overrides: dict[str, dict] | None = None) -> TemporalTrainConfig:
-    data = read_yaml(path)
-    for section, values in (overrides or {}).items():
-        data[section] = {**(data.get(section) or {}), **values}
     sections = {"model": TemporalShape, "data": TemporalData, "training": TemporalOptim, "losses": TemporalLosses}
-    unknown = sorted(set(data) - set(sections))
-    if unknown:
-        raise ValueError(f"{path}: unknown sections {unknown}; allowed: {sorted(sections)}")
-    return TemporalTrainConfig(**{name: build_dataclass(kind, data.get(name) or {}, f"{path}: {name}")
-                                  for name, kind in sections.items()})
+    return TemporalTrainConfig(**load_sections(path, sections, overrides))
 
 
 @dataclass
@@ -197,9 +187,7 @@ def losses(model: TemporalRegressor, body: BodyModel, windows: Sequences, observ
                             true_rotations(windows.global_orient.reshape(-1, 3), windows.body_pose.reshape(-1, 63)),
                             torch.as_tensor(np.repeat(windows.betas, frames, axis=0)), flat(windows.transl),
                             flat(windows.joints_3d))
-    plain_weights = LossWeights(weights.keypoints_2d, weights.joints_3d, weights.rotations, weights.betas,
-                                weights.translation, weights.adversarial)
-    terms = supervised_losses(prediction, batch, plain_weights)
+    terms = supervised_losses(prediction, batch, weights)
     terms["acceleration"] = weights.acceleration * acceleration_loss(
         prediction.joints.reshape(count, frames, NUM_JOINTS, 3), batch.joints.reshape(count, frames, NUM_JOINTS, 3))
     return terms, prediction

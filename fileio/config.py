@@ -33,6 +33,20 @@ def read_yaml(path: Path | str) -> dict[str, Any]:
     return data
 
 
+def load_sections(path: Path | str, sections: dict[str, type], overrides: dict[str, dict] | None = None
+                  ) -> dict[str, Any]:
+    """A YAML file of named sections, each built as its dataclass (``sections``: name ->
+    class), with per-section ``overrides`` merged in; unknown sections or keys are refused,
+    naming the file."""
+    data = read_yaml(path)
+    for section, values in (overrides or {}).items():
+        data[section] = {**(data.get(section) or {}), **values}
+    unknown = sorted(set(data) - set(sections))
+    if unknown:
+        raise ValueError(f"{path}: unknown sections {unknown}; allowed: {sorted(sections)}")
+    return {name: build_dataclass(kind, data.get(name) or {}, f"{path}: {name}") for name, kind in sections.items()}
+
+
 def plain(value: Any) -> Any:
     """Dataclasses, tuples and dicts as plain dicts and lists (for YAML and JSON)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -26,18 +26,25 @@ def save_checkpoint(path: Path, model: Regressor, extra: dict[str, Any] | None =
         torch.save(payload, tmp)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_payload(path: Path, expected_format: str, what: str, missing_hint: str = "") -> dict[str, Any]:
+    """The checkpoint dict at ``path`` whose ``format`` is ``expected_format``;
+    ``CheckpointError`` naming the file and the ``what`` expected (``missing_hint`` added when
+    there is no file)."""
     if not path.is_file():
-        hint = " (the shipped one is missing: reinstall, or train one with python train_regressor.py)" \
-            if path == DEFAULT_CHECKPOINT else ""
-        raise CheckpointError(f"{path}: no such regressor checkpoint{hint}")
+        raise CheckpointError(f"{path}: no such {what} checkpoint{missing_hint}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise CheckpointError(f"{path}: cannot read checkpoint ({error})") from error
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a bodyfit regressor checkpoint (format {FORMAT!r} expected)")
+    if not isinstance(payload, dict) or payload.get("format") != expected_format:
+        raise CheckpointError(f"{path}: not a bodyfit {what} checkpoint (format {expected_format!r} expected)")
     return payload
+
+
+def _read(path: Path) -> dict[str, Any]:
+    hint = " (the shipped one is missing: reinstall, or train one with python train_regressor.py)" \
+        if path == DEFAULT_CHECKPOINT else ""
+    return read_payload(path, FORMAT, "regressor", hint)
 
 
 def load_training_state(path: Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from fileio.atomic import atomic_path
-from regressor.checkpoint import CheckpointError, load_regressor, resolve
+from regressor.checkpoint import CheckpointError, load_regressor, read_payload, resolve
 from regressor.inputs import RegressorInput
 from regressor.model import NUM_BODY_JOINTS, Regressor, RegressorOutput, split_parameters
 
@@ -144,15 +144,8 @@ def load_temporal(path: Path | str = "default", device: torch.device | str = "cp
     """The temporal regressor of a checkpoint over the per-frame ``regressor`` (its file must
     be the one it was trained on), in eval mode; ``CheckpointError`` naming the file."""
     path = resolve_temporal(path)
-    if not path.is_file():
-        hint = " (train one with python train_temporal.py)" if path == DEFAULT_TEMPORAL else ""
-        raise CheckpointError(f"{path}: no such temporal regressor checkpoint{hint}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({error})") from error
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a bodyfit temporal regressor checkpoint (format {FORMAT!r} expected)")
+    hint = " (train one with python train_temporal.py)" if path == DEFAULT_TEMPORAL else ""
+    payload = read_payload(path, FORMAT, "temporal regressor", hint)
     base = resolve(regressor)
     if base.is_file() and file_digest(base) != payload.get("base_sha256"):
         raise CheckpointError(f"{path}: trained over another per-frame regressor than {base}; "

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from bodymodels.layer import BodyModel
 from fileio.atomic import write_text_atomic
-from fileio.config import build_dataclass, plain, read_yaml
+from fileio.config import load_sections, plain
 from regressor.body import body_points
 from regressor.checkpoint import CheckpointError, load_training_state, save_checkpoint
 from regressor.discriminators import Discriminators, discriminator_loss, generator_loss
@@ -78,15 +78,8 @@ class RegressorTrainConfig:
 
 def load_train_config(path: Path | str, overrides: dict[str, dict] | None = None) -> RegressorTrainConfig:
     """``cfg/regressor.yaml``-style file with per-section ``overrides``; unknown keys are errors."""
-    data = read_yaml(Path(path))
-    for section, values in (overrides or {}).items():
-        data.setdefault(section, {}).update(values)
     sections = {"model": RegressorShape, "data": DataConfig, "training": OptimConfig, "losses": LossWeights}
-    unknown = sorted(set(data) - set(sections))
-    if unknown:
-        raise ValueError(f"{path}: unknown sections {unknown}")
-    built = {name: build_dataclass(kind, data.get(name) or {}, f"{path}: {name}") for name, kind in sections.items()}
-    return RegressorTrainConfig(**built)
+    return RegressorTrainConfig(**load_sections(path, sections, overrides))
 
 
 @dataclass

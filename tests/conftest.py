@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from bodymodels.layer import BodyModel
 
@@ -150,3 +151,17 @@ def open_body_folder(tmp_path_factory) -> Path:
         (root / model_type).mkdir()
         np.savez(root / model_type / f"{model_type.upper()}_NEUTRAL.npz", **open_model_as(model_type))
     return root
+
+
+@pytest.fixture(scope="session")
+def quick_config(tmp_path_factory) -> Path:
+    """The SMPL-X schedule with its iterations cut (the same stages, as a config file: the
+    schedule is data), for tests of plumbing rather than of fitting."""
+    data = yaml.safe_load((REPO / "cfg" / "fit_smplx.yaml").read_text())
+    data["stage_defaults"].update(max_outer=2, lbfgs_max_iter=6)
+    data["camera"].update(max_outer=2, lbfgs_max_iter=6, batched_max_iterations=6)
+    for stage in data["stages"]:
+        stage["batched_max_iterations"] = 6
+    path = tmp_path_factory.mktemp("cfg") / "quick.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path

@@ -25,18 +25,6 @@ EXPECTED_SHAPES = {
 }
 
 
-@pytest.fixture(scope="module")
-def quick_config(tmp_path_factory):
-    data = yaml.safe_load((REPO / "cfg" / "fit_smplx.yaml").read_text())
-    data["stage_defaults"].update(max_outer=2, lbfgs_max_iter=6)
-    data["camera"].update(max_outer=2, lbfgs_max_iter=6, batched_max_iterations=6)
-    for stage in data["stages"]:
-        stage["batched_max_iterations"] = 6
-    path = tmp_path_factory.mktemp("cfg") / "quick.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 def make_folder(root, stems):
     images, keypoints = root / "images", root / "keypoints"
     images.mkdir(parents=True), keypoints.mkdir(parents=True)

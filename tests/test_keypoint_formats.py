@@ -224,18 +224,6 @@ def test_mediapipe_lone_hand_is_refused(tmp_path):
     assert str(path) in str(error.value)
 
 
-@pytest.fixture(scope="module")
-def quick_config(tmp_path_factory):
-    data = yaml.safe_load((REPO / "cfg" / "fit_smplx.yaml").read_text())
-    data["stage_defaults"].update(max_outer=2, lbfgs_max_iter=6)
-    data["camera"].update(max_outer=2, lbfgs_max_iter=6, batched_max_iterations=6)
-    for stage in data["stages"]:
-        stage["batched_max_iterations"] = 6
-    path = tmp_path_factory.mktemp("cfg") / "quick.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 def test_fit_cli_on_coco_wholebody_from_mmpose(tmp_path, quick_config, caplog):
     output = tmp_path / "out"
     with caplog.at_level(logging.INFO):

@@ -16,7 +16,7 @@ from fileio.openpose_json import match_images
 from pipeline.engines import PlainEngine, RayEngine, RayOptions
 from pipeline.folder import FolderOptions, check_output_folder, fit_folder
 from pipeline.results import ResultWriter, record_path
-from tests.test_fit_cli import make_folder, quick_config  # noqa: F401 - a fixture
+from tests.test_fit_cli import make_folder
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs the 'ray' extra")
 
@@ -58,7 +58,7 @@ def people(output) -> dict[str, np.ndarray]:
 
 
 def test_ray_fits_equal_the_plain_engine_and_a_killed_worker_loses_only_its_batch(
-        tmp_path, quick_config, local_ray):  # noqa: F811
+        tmp_path, quick_config, local_ray):
     images, keypoints = make_folder(tmp_path, STEMS)
     items = match_images(images, keypoints)
 

@@ -12,7 +12,6 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-import yaml
 
 import fit
 from report import ReportError, write_report
@@ -26,20 +25,12 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 
 
 @pytest.fixture(scope="module")
-def run_output(tmp_path_factory):
-    """fit.py over the examples with a shortened schedule (as tests/test_fit_cli.py): the
-    report is written at the end of the run."""
-    root = tmp_path_factory.mktemp("report")
-    data = yaml.safe_load((REPO / "cfg" / "fit_smplx.yaml").read_text())
-    data["stage_defaults"].update(max_outer=2, lbfgs_max_iter=6)
-    data["camera"].update(max_outer=2, lbfgs_max_iter=6, batched_max_iterations=6)
-    for stage in data["stages"]:
-        stage["batched_max_iterations"] = 6
-    config = root / "quick.yaml"
-    config.write_text(yaml.safe_dump(data))
-    output = root / "out"
+def run_output(tmp_path_factory, quick_config):
+    """fit.py over the examples with a shortened schedule: the report is written at the end
+    of the run."""
+    output = tmp_path_factory.mktemp("report") / "out"
     code = fit.main(["--images", str(EXAMPLES / "images"), "--keypoints", str(EXAMPLES / "keypoints"),
-                     "--output", str(output), "--config", str(config), "--quiet"])
+                     "--output", str(output), "--config", str(quick_config), "--quiet"])
     assert code == 0
     return output
 

@@ -28,6 +28,7 @@ from fileio.atomic import write_json, write_npz, write_text_atomic
 from fileio.images import ImageError, read_image
 from fileio.layout import BODY, OPENPOSE
 from fileio.openpose_json import ImageItem, match_images
+from fitting.camera import project
 from fitting.config import FitConfig, load_config
 from fitting.metrics import reprojection_error
 from fitting.regressor_init import uses_open_model
@@ -170,7 +171,7 @@ def person_fit(meshes: TrackMeshes, frame: int, prepared: PreparedImage, index: 
     fit, task = meshes.fit, prepared.tasks[index]
     row = frame - int(fit.frame_indices[0])
     keypoints = meshes.keypoints[row]
-    projected = keypoints[:, :2] / np.clip(keypoints[:, 2:], 1e-6, None) * task.intrinsics[:2] + task.intrinsics[2:]
+    projected = project(torch.from_numpy(keypoints)[None], torch.from_numpy(task.intrinsics)[None])[0].numpy()
     error = reprojection_error(projected[BODY], task.keypoints[BODY], task.confidence[BODY], 0.0)
     return PersonFit(task.image_id, task.person_index, key, "ok",
                      params={k: v[row].numpy() for k, v in meshes.params.as_dict().items()},

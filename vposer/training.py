@@ -17,7 +17,7 @@ import yaml
 from tqdm import tqdm
 
 from fileio.atomic import write_text_atomic
-from fileio.config import build_dataclass
+from fileio.config import load_sections
 from vposer import losses
 from vposer.checkpoint import save_checkpoint
 from vposer.data import PoseDataset, load_dataset
@@ -67,17 +67,9 @@ class VPoserTrainConfig:
 
 
 def load_train_config(path: Path, overrides: dict[str, dict] | None = None) -> VPoserTrainConfig:
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
-    for section, values in (overrides or {}).items():
-        data.setdefault(section, {}).update(values)
     sections = {"model": VPoserShape, "data": DataConfig, "training": TrainingConfig, "losses": LossWeights,
                 "evaluation": EvaluationConfig}
-    unknown = sorted(set(data) - set(sections))
-    if unknown:
-        raise ValueError(f"{path}: unknown sections {unknown}; allowed: {sorted(sections)}")
-    return VPoserTrainConfig(**{name: build_dataclass(cls, data.get(name, {}), f"{path}: {name}")
-                                for name, cls in sections.items()})
+    return VPoserTrainConfig(**load_sections(path, sections, overrides))
 
 
 def loss_terms(model: VPoser, poses: torch.Tensor, weights: LossWeights) -> dict[str, torch.Tensor]:
