@@ -17,14 +17,18 @@ from tqdm import tqdm
 
 from bodymodels.files import ModelFileError
 from fileio.atomic import write_json, write_text_atomic
+from fileio.config import plain
 from fileio.formats.skeletons import FORMAT_NAMES
 from fileio.formats.source import open_keypoints
 from fileio.openpose_json import ImageItem, match_images
 from fitting.config import FitConfig, load_config
 from fitting.engine import ModelBank
 from fitting.tasks import ModelKey
+from gender.choose import GenderChooser
+from gender.config import load_gender_config
 from pipeline.engines import Engine, PlainEngine, RayEngine, RayOptions
 from pipeline.folder import FolderOptions, check_output_folder, fit_folder
+from pipeline.prepare import ChoosesGender
 from pipeline.index import write_index
 from pipeline.results import ResultWriter, summarise
 from report import write_report
@@ -74,7 +78,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-folder", type=Path, default=None,
                         help="folder with your SMPL/SMPL-H/SMPL-X files (default: the open model)")
     parser.add_argument("--model-type", choices=["smpl", "smplh", "smplx"], default="smplx")
-    parser.add_argument("--gender", choices=["neutral", "male", "female"], default="neutral")
+    parser.add_argument("--gender", choices=["neutral", "male", "female", "auto"], default="neutral",
+                        help="the body model's gender for everyone, or auto: a classifier (--gender-classifier) "
+                             "picks each person's, neutral unless it is sure (cfg/gender.yaml; README: Gender)")
+    parser.add_argument("--gender-classifier", default=None,
+                        help="with --gender auto: the classifier checkpoint (train one with train_gender.py; none "
+                             "is shipped yet: the one trained on synthetic people stayed at chance)")
+    parser.add_argument("--gender-threshold", type=float, default=None,
+                        help="with --gender auto: the gendered model only above this probability "
+                             "(default: cfg/gender.yaml's, 0.9 as Homogenus)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--focal-length", type=focal_length, default="auto",
                         help="'auto' (sidecar, EXIF, else the image diagonal) or pixels (SMPLify-X: 5000)")
@@ -141,14 +153,18 @@ def load_fit_config(args: argparse.Namespace) -> FitConfig:
 
 
 def build(args: argparse.Namespace) -> tuple[ModelBank, ModelKey]:
-    """The model bank (each body model and prior loaded once) and the model to fit with;
-    one line and exit for what the user can fix (a missing model file, a bad checkpoint)."""
+    """The model bank (each body model and prior loaded once) and the model to fit with (with
+    ``--gender auto``: the neutral one, for people the classifier leaves neutral); one line and
+    exit for what the user can fix (a missing model file, a bad checkpoint)."""
     config = load_fit_config(args)
-    key = ModelKey(args.model_type, args.gender)
+    key = ModelKey(args.model_type, "neutral" if args.gender == "auto" else args.gender)
     # with Ray the actors fit on --device; this process only reads, checks and writes
     bank = ModelBank({args.model_type: config}, args.model_folder, "cpu" if args.engine == "ray" else args.device)
     try:
         bank.fitter(key)
+        if args.gender == "auto":  # every gendered model is there before any image is read
+            for gender in ("male", "female"):
+                bank.model(ModelKey(args.model_type, gender))
         if config.init == "regressor":  # a bad checkpoint: one line now, not a failed batch later
             from fitting.regressor_init import cached_regressor
             from regressor.checkpoint import resolve
@@ -179,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         raise SystemExit(f"fit.py: {error}") from error
     bank, key = build(args)
+    chooser = gender_chooser(args)  # before detection, which may take hours: a bad checkpoint stops now
     keypoints = args.keypoints or detect_keypoints(args)
     try:
         source = open_keypoints(keypoints, args.keypoint_format, args.image_ids)
@@ -191,9 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.warning("%s: %s share one stem and keypoint file: not fitted, rename all but one", item.stem,
                         ", ".join(p.name for p in item.conflict))
     resolved = {"fit": bank.config(key).to_dict(), "run": {k: str(v) for k, v in vars(args).items()}}
+    if chooser is not None:
+        resolved["gender"] = {"config": plain(chooser.config), "classifier": chooser.about}
     write_text_atomic(args.output / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     start = time.perf_counter()
-    run_folder(args, bank, key, items)
+    run_folder(args, bank, key, items, chooser)
     notes = {"ambiguous_stems": {item.stem: [str(p) for p in item.conflict] for item in conflicts}}
     summary = summarise(args.output, [item.stem for item in items], time.perf_counter() - start, notes)
     write_json(args.output / "summary.json", summary)
@@ -211,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if counts["failed"] else 0
 
 
-def run_folder(args: argparse.Namespace, bank: ModelBank, key: ModelKey, items: list[ImageItem]) -> None:
+def run_folder(args: argparse.Namespace, bank: ModelBank, key: ModelKey, items: list[ImageItem],
+               chooser: ChoosesGender | None = None) -> None:
     """Fits the images without a record yet (all with ``--overwrite``), with a progress bar."""
     with tqdm(total=0, unit="img", disable=args.quiet) as bar:
         def done(stem: str, record: dict) -> None:
@@ -224,12 +244,30 @@ def run_folder(args: argparse.Namespace, bank: ModelBank, key: ModelKey, items: 
             logging.info("%d of %d images already have results (use --overwrite to redo them; failed ones "
                          "are retried)", len(items) - len(todo), len(items))
         bar.reset(total=len(todo))
-        options = FolderOptions(args.focal_length, args.max_people, args.batch_size)
+        options = FolderOptions(args.focal_length, args.max_people, args.batch_size, chooser)
         engine = make_engine(args, bank) if todo else PlainEngine(bank)
         try:
             fit_folder(todo, bank, key, writer, options, engine)
         finally:
             engine.close()
+
+
+def gender_chooser(args: argparse.Namespace) -> GenderChooser | None:
+    """With ``--gender auto``, the classifier and its rules (one line and exit for a bad
+    checkpoint or threshold); else None."""
+    if args.gender != "auto":
+        return None
+    try:
+        overrides = {} if args.gender_threshold is None else {"rules": {"threshold": args.gender_threshold}}
+        config = load_gender_config(overrides=overrides)
+        if not 0.5 <= config.rules.threshold <= 1.0:
+            raise ValueError(f"--gender-threshold must lie in 0.5..1, got {config.rules.threshold}")
+        chooser = GenderChooser(args.gender_classifier, config, "cpu" if args.engine == "ray" else args.device)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"fit.py: {error}") from error
+    logging.info("gender: %s (threshold %.2f)", args.gender_classifier or "the shipped classifier",
+                 chooser.config.rules.threshold)
+    return chooser
 
 
 def make_engine(args: argparse.Namespace, bank: ModelBank) -> Engine:

@@ -2,7 +2,8 @@
 and the matching of detected person boxes to the people counted.
 
 ``people.json``: {"photos": {"<file>": {"people": [{"box": [x0, y0, x1, y1], "view":
-"full_body" | "waist_up", "edge": bool, "note": str}, ...]}}}, boxes in image pixels.
+"full_body" | "waist_up", "edge": bool, "note": str, "gender": "female" | "male" (optional,
+labelled by hand)}, ...]}}}, boxes in image pixels.
 """
 from __future__ import annotations
 
@@ -15,17 +16,19 @@ import numpy as np
 from detect.proposals import box_iou
 
 VIEWS = ("full_body", "waist_up")
+GENDERS = ("female", "male")
 
 
 @dataclass(frozen=True)
 class VisiblePerson:
     """A person counted by hand: ``box`` (4,) around their visible part, ``view`` one of
-    ``VIEWS``, ``edge`` whether the frame cuts them."""
+    ``VIEWS``, ``edge`` whether the frame cuts them, ``gender`` as labelled by hand (or None)."""
 
     box: tuple[float, float, float, float]
     view: str
     edge: bool
     note: str = ""
+    gender: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,11 @@ def read_people_counts(path: Path | str) -> dict[str, list[VisiblePerson]]:
         for index, person in enumerate(record.get("people", [])):
             box = person.get("box")
             if (not isinstance(box, list) or len(box) != 4 or person.get("view") not in VIEWS
-                    or not isinstance(person.get("edge"), bool)):
+                    or not isinstance(person.get("edge"), bool) or person.get("gender", "female") not in GENDERS):
                 raise ValueError(f"{path}: {name} person {index}: needs box [x0, y0, x1, y1], view in "
-                                 f"{VIEWS} and edge true/false, got {person!r}")
+                                 f"{VIEWS}, edge true/false and gender (if any) in {GENDERS}, got {person!r}")
             people.append(VisiblePerson(tuple(float(v) for v in box), person["view"], person["edge"],
-                                        person.get("note", "")))
+                                        person.get("note", ""), person.get("gender")))
         counts[name] = people
     return counts
 

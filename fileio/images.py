@@ -8,6 +8,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fileio.atomic import atomic_path
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+"""Per-channel RGB mean (0..1) the image networks normalise with (ImageNet's)."""
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 
 class ImageError(ValueError):
     """An image file that cannot be decoded; the message names the file."""

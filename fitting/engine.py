@@ -142,7 +142,7 @@ def person_fits(fitter: Fitter, tasks: list[PersonTask], intrinsics: torch.Tenso
             keypoints_3d=output.keypoints[row].cpu().numpy(), keypoints_2d=projected[row],
             loss=float(result.loss[row]), reprojection_error_px=error, turned=bool(result.flipped[row]),
             time_s=seconds, intersecting_pairs=pairs, track_id=task.track_id, frame_index=task.frame_index,
-            quality=quality[row]))
+            quality=quality[row], gender_choice=task.gender_choice))
     return fits
 
 

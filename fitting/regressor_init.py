@@ -59,8 +59,10 @@ def cached_regressor(path: str, device: str) -> Regressor:
 
 
 def uses_open_model(model: BodyModel) -> bool:
-    """Whether ``model`` is the shipped open SMPL-X model (the regressor's shape space)."""
-    return model.model_type == "smplx" and model.path.resolve().is_relative_to(OPEN_MODEL_FOLDER.resolve())
+    """Whether ``model`` is the shipped open neutral SMPL-X model, the regressor's shape space
+    (the open male and female models have shape spaces of their own: their betas start at 0)."""
+    return (model.model_type == "smplx" and model.gender == "neutral"
+            and model.path.resolve().is_relative_to(OPEN_MODEL_FOLDER.resolve()))
 
 
 @torch.no_grad()

@@ -48,7 +48,8 @@ class PersonTask:
     width), ``data_weight`` (SMPLify-X: 1000 / image height), ``initial`` parameters to start
     from (name -> (D,), e.g. a regressor's; None: the configured initialiser's start),
     ``model`` the body model to fit, and who the person is: ``image_id``, ``person_index``,
-    optional ``track_id`` and ``frame_index`` (video)."""
+    optional ``track_id`` and ``frame_index`` (video); ``gender_choice`` how ``model``'s gender
+    was chosen (``gender.choose.GenderChoice.as_record()``; None when it was forced)."""
 
     keypoints: np.ndarray
     confidence: np.ndarray
@@ -61,6 +62,7 @@ class PersonTask:
     initial: dict[str, np.ndarray] | None = None
     track_id: int | None = None
     frame_index: int | None = None
+    gender_choice: dict | None = None
 
 
 @dataclass
@@ -72,7 +74,7 @@ class PersonFit:
     to the seen body keypoints; ``turned`` whether the winning start was the turned one;
     ``quality`` the quality figures (``quality.assess``): name -> {"value": float,
     "threshold": float, "flag": bool}, plain types only (the fit crosses process
-    boundaries)."""
+    boundaries); ``gender_choice`` the task's."""
 
     image_id: str
     person_index: int
@@ -92,6 +94,7 @@ class PersonFit:
     track_id: int | None = None
     frame_index: int | None = None
     quality: dict[str, dict] = field(default_factory=dict)
+    gender_choice: dict | None = None
 
     @property
     def flags(self) -> list[str]:
@@ -102,7 +105,7 @@ class PersonFit:
     def failed(task: PersonTask, reason: str) -> "PersonFit":
         """The fit of ``task`` that could not be made, with the reason."""
         return PersonFit(task.image_id, task.person_index, task.model, "failed", reason,
-                         track_id=task.track_id, frame_index=task.frame_index)
+                         track_id=task.track_id, frame_index=task.frame_index, gender_choice=task.gender_choice)
 
 
 def usable_keypoints(keypoints: np.ndarray, image_size: tuple[int, int], config: FitConfig) -> np.ndarray:

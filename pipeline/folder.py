@@ -13,7 +13,7 @@ from fileio.openpose_json import ImageItem
 from fitting.engine import ModelBank, TaskQueue
 from fitting.tasks import ModelKey, PersonFit
 from pipeline.engines import Engine, PlainEngine
-from pipeline.prepare import PreparedImage, prepare_image
+from pipeline.prepare import ChoosesGender, PreparedImage, prepare_image
 from pipeline.results import ResultWriter
 
 log = logging.getLogger("bodyfit")
@@ -24,6 +24,7 @@ class FolderOptions:
     focal_length: str | float = "auto"
     max_people: int | None = None
     batch_size: int = 64
+    gender_chooser: ChoosesGender | None = None  # --gender auto: picks each person's model
 
 
 def check_output_folder(output: Path, overlay: bool) -> None:
@@ -43,7 +44,8 @@ def check_output_folder(output: Path, overlay: bool) -> None:
 
 def _prepare(item: ImageItem, bank: ModelBank, model: ModelKey, options: FolderOptions) -> PreparedImage:
     try:
-        return prepare_image(item, bank.config(model), model, options.focal_length, options.max_people)
+        return prepare_image(item, bank.config(model), model, options.focal_length, options.max_people,
+                             options.gender_chooser)
     except Exception as error:  # noqa: BLE001 - an unforeseen problem with one image: record it, go on
         log.exception("%s: unexpected error while reading", item.stem)
         return PreparedImage(item, {"image": str(item.image), "people": [], "status": "failed",
@@ -52,7 +54,8 @@ def _prepare(item: ImageItem, bank: ModelBank, model: ModelKey, options: FolderO
 
 def fit_folder(items: list[ImageItem], bank: ModelBank, model: ModelKey, writer: ResultWriter,
                options: FolderOptions, engine: Engine | None = None) -> None:
-    """Fits every person of ``items`` with ``model`` and writes the results through ``writer``.
+    """Fits every person of ``items`` with ``model`` (with ``options.gender_chooser``: of the
+    gender chosen for each) and writes the results through ``writer``.
     ``engine`` fits the batches (default: ``PlainEngine(bank)``, in this process); images are
     prepared here and results written here as batches come back."""
     engine = engine or PlainEngine(bank)

@@ -7,7 +7,9 @@ filtered and loaded at once.
 writes ``OUTPUT/index.npz`` (always; numpy only) and ``OUTPUT/index.parquet`` (when pyarrow
 is installed). Columns (N people):
 
-- ``image`` (N,) str, ``person`` (N,) int, ``model_type`` (N,) str, ``gender`` (N,) str;
+- ``image`` (N,) str, ``person`` (N,) int, ``model_type`` (N,) str, ``gender`` (N,) str,
+  ``gender_p_female`` (N,) the classifier's p(female) with ``--gender auto`` (NaN otherwise or
+  when a rule kept the person neutral);
 - each parameter (``betas``, ``global_orient``, ``body_pose``, ..., ``transl``) (N, D), and
   ``focal_length`` (N, 2), ``camera_center`` (N, 2) (narrower rows padded with NaN);
 - ``keypoints_3d`` (N, 25, 3) BODY_25 in the camera frame, metres;
@@ -45,7 +47,8 @@ Row = dict[str, Any]
 def person_row(image: str, entry: dict[str, Any], arrays: Any) -> Row:
     """One person's row from their ``image.json`` ``entry`` and their npz ``arrays``."""
     row: Row = {"image": image, "person": int(entry["index"]), "model_type": str(arrays["model_type"]),
-                "gender": str(arrays["gender"]), "keypoints_3d": np.asarray(arrays["keypoints_3d"], dtype=np.float64)}
+                "gender": str(arrays["gender"]), "keypoints_3d": np.asarray(arrays["keypoints_3d"], dtype=np.float64),
+                "gender_p_female": float(arrays["gender_p_female"]) if "gender_p_female" in arrays else float("nan")}
     for name in PARAMETERS:
         if name in arrays:
             row[name] = np.asarray(arrays[name], dtype=np.float64).reshape(-1)
@@ -110,6 +113,7 @@ def index_columns(rows: list[Row]) -> dict[str, np.ndarray]:
                "person": np.array([r["person"] for r in rows], dtype=np.int64),
                "model_type": np.array([r["model_type"] for r in rows], dtype=str),
                "gender": np.array([r["gender"] for r in rows], dtype=str),
+               "gender_p_female": np.array([r["gender_p_female"] for r in rows], dtype=np.float64),
                "keypoints_3d": np.stack([r["keypoints_3d"] for r in rows]) if rows else np.zeros((0, 25, 3))}
     for name in PARAMETERS:
         columns[name] = _stack([r.get(name, np.zeros(0)) for r in rows])

@@ -9,15 +9,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from fileio.images import ImageError, read_image_size
+import numpy as np
+
+from fileio.images import ImageError, read_image, read_image_size
 from fileio.openpose_json import ImageItem, KeypointFileError, PersonKeypoints, read_openpose
 from fileio.intrinsics import Intrinsics, resolve_intrinsics
 from fitting.config import FitConfig
 from fitting.tasks import ModelKey, PersonTask, build_task
 
+if TYPE_CHECKING:
+    from gender.choose import GenderChoice
+
 log = logging.getLogger("bodyfit")
+
+
+class ChoosesGender(Protocol):
+    """Picks each person's body-model gender from the image (H, W, 3) and their keypoints
+    (K, 3): ``gender.choose.GenderChooser``."""
+
+    def choose(self, image: np.ndarray, people: list[np.ndarray]) -> list[GenderChoice]: ...
 
 
 @dataclass
@@ -50,16 +62,22 @@ def read_people(item: ImageItem, image_size: tuple[int, int]) -> list[PersonKeyp
 
 
 def prepare_image(item: ImageItem, config: FitConfig, model: ModelKey, focal_length: str | float,
-                  max_people: int | None) -> PreparedImage:
-    """Reads ``item``'s image size and keypoints and builds one task per fittable person."""
+                  max_people: int | None, chooser: ChoosesGender | None = None) -> PreparedImage:
+    """Reads ``item``'s image size and keypoints and builds one task per fittable person, with
+    ``model``; with a ``chooser`` (``--gender auto``) each person's gender is chosen from the
+    image (read for it) and recorded in the task."""
     prepared = PreparedImage(item, {"image": str(item.image), "people": []})
     try:
         if item.conflict:
             raise ValueError(f"{', '.join(str(p) for p in item.conflict)} share the stem {item.stem!r} and one "
                              f"keypoint file: rename all but one")
-        height, width = read_image_size(item.image)
-        people = read_people(item, (height, width))
+        pixels = read_image(item.image) if chooser else None  # the classifier needs the image itself
+        height, width = pixels.shape[:2] if pixels is not None else read_image_size(item.image)
+        everyone = read_people(item, (height, width))
+        people = everyone[:max_people]
         prepared.intrinsics = resolve_intrinsics(item.image, width, height, focal_length)
+        layouts = [person.to_layout() for person in people]
+        choices = chooser.choose(pixels, layouts) if chooser and layouts else [None] * len(people)
     except (ImageError, KeypointFileError, ValueError) as error:
         prepared.record.update(status="failed", reason=str(error))
         log.warning("%s: failed: %s", item.stem, error)
@@ -68,13 +86,15 @@ def prepare_image(item: ImageItem, config: FitConfig, model: ModelKey, focal_len
     prepared.record["intrinsics"] = {"fx": intrinsics.fx, "fy": intrinsics.fy, "cx": intrinsics.cx,
                                      "cy": intrinsics.cy, "source": intrinsics.source}
     prepared.record["image_size"] = [height, width]
-    for index, person in enumerate(people[:max_people]):
-        task, reason = build_task(person.to_layout(), intrinsics.as_array(), (height, width), config,
-                                  item.stem, index, model)
+    for index, (keypoints, choice) in enumerate(zip(layouts, choices)):
+        key = model if choice is None else ModelKey(model.model_type, choice.gender)
+        task, reason = build_task(keypoints, intrinsics.as_array(), (height, width), config, item.stem, index, key)
+        if task is not None and choice is not None:
+            task.gender_choice = choice.as_record()
         if task is None:
             log.info("%s person %d skipped: %s", item.stem, index, reason)
             prepared.record["people"].append({"index": index, "status": "skipped", "reason": reason})
         else:
             prepared.tasks.append(task)
-    prepared.people_in_file = len(people)
+    prepared.people_in_file = len(everyone)
     return prepared

@@ -94,7 +94,8 @@ class ResultWriter:
     def _write_person(self, fit: PersonFit, prepared: PreparedImage) -> dict[str, Any]:
         """The person's npz and obj; their entry in the image record."""
         if fit.status != "ok":
-            return {"index": fit.person_index, "status": fit.status, "reason": fit.reason}
+            entry = {"index": fit.person_index, "status": fit.status, "reason": fit.reason}
+            return entry if fit.gender_choice is None else {**entry, "gender_choice": fit.gender_choice}
         intrinsics = prepared.intrinsics
         arrays = {
             **fit.params,
@@ -119,6 +120,10 @@ class ResultWriter:
             arrays["track_id"], entry["track_id"] = np.array(fit.track_id), fit.track_id
         if fit.frame_index is not None:
             arrays["frame_index"], entry["frame_index"] = np.array(fit.frame_index), fit.frame_index
+        if fit.gender_choice is not None:  # --gender auto: the classifier's say and the rule that applied
+            entry["gender_choice"] = fit.gender_choice
+            p_female = fit.gender_choice.get("p_female")
+            arrays["gender_p_female"] = np.array(np.nan if p_female is None else p_female)
         write_npz(self.output / "results" / fit.image_id / f"{fit.person_index:03d}.npz", arrays)
         write_obj(self.output / "meshes" / fit.image_id / f"{fit.person_index:03d}.obj", fit.vertices,
                   self.faces_of(fit.model))

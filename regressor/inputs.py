@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from fileio.images import IMAGENET_MEAN, IMAGENET_STD
+
 BOX_SCALE = 1.2          # the box is this much larger than the seen keypoints' extent (SPIN)
 MIN_BOX_PX = 16.0        # boxes of one or two points: at least this side
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass

@@ -19,7 +19,8 @@ log = logging.getLogger("bodyfit")
 
 # Columns the table shows by name; every other number in a person's entry gets a column of its own.
 KNOWN_KEYS = frozenset({"index", "status", "reason", "loss", "reprojection_error_px", "turned", "time_s",
-                        "model_type", "gender", "quality", "flags", "track_id", "frame_index"})
+                        "model_type", "gender", "gender_choice", "quality", "flags", "track_id",
+                        "frame_index"})
 
 
 class ReportError(ValueError):

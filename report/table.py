@@ -62,6 +62,15 @@ def reason_cell(person: Person) -> Cell:
     return escape(reason), f'<span class="reason">{escape(reason)}</span>', "", ""
 
 
+def gender_cell(person: Person) -> Cell:
+    """The classifier's probability of the gender it leant to (``--gender auto``), the
+    reason as the tip; empty when a rule kept the person neutral."""
+    choice = person.entry.get("gender_choice") or {}
+    p_female, p_male = choice.get("p_female"), choice.get("p_male")
+    value = None if p_female is None else max(p_female, p_male)
+    return number_cell(value, ".2f", tip=choice.get("reason", ""))
+
+
 def columns_for(people: list[Person], colors: dict[str, tuple[int, int, int]]) -> list[Column]:
     """The table's columns: fixed ones, ``track_id``/``frame_index`` when any entry has them,
     then every quality figure and other number that appears."""
@@ -84,6 +93,9 @@ def columns_for(people: list[Person], colors: dict[str, tuple[int, int, int]]) -
                 for name in quality_names(people)]
     columns += [Column(name.replace("_", " "), True, lambda p, n=name: number_cell(p.number(n), ".4g"))
                 for name in extra_numbers(people)]
+    if any("gender_choice" in p.entry for p in people):
+        columns.append(Column("gender p", True, gender_cell, "--gender auto: the classifier's probability of the "
+                              "gender it leant to (empty: a rule kept the person neutral; see the reason)"))
     if any(p.flags() for p in people):
         columns.append(Column("flags", False, flags_cell))
     columns.append(Column("reason", False, reason_cell))

@@ -13,7 +13,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("fileio",),
     ("bodymodels", "rendering", "vposer"),
     ("priors", "collision", "detect", "motion"),
-    ("regressor", "quality"),
+    ("regressor", "quality", "gender"),
     ("fitting",),
     ("pipeline",),
     ("spin", "report", "video"),

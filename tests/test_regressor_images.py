@@ -20,7 +20,7 @@ from fileio.layout import BODY
 from fileio.openpose_json import PersonKeypoints, write_openpose
 from regressor.checkpoint import load_regressor
 from regressor.image_data import image_batches, read_image_dataset
-from regressor.inputs import IMAGENET_MEAN, IMAGENET_STD
+from fileio.images import IMAGENET_MEAN, IMAGENET_STD
 from regressor.model import Regressor, RegressorShape
 from regressor.training import (RealSamples, load_train_config, predict, supervised_losses, train,
                                 true_rotations)

@@ -74,6 +74,9 @@ def options_from_args(args) -> VideoOptions:
     unused = [flag for flag, value in (("--init", args.init), ("--vposer", args.vposer), ("--regressor", args.regressor),
                                        ("--regress-only", args.regress_only), ("--collision", args.collision),
                                        ("--max-people", args.max_people)) if value]
+    if args.gender == "auto":
+        raise SystemExit("fit.py: --gender auto chooses per image for now; for --video/--sequence give "
+                         "--gender neutral, male or female")
     if unused:
         raise SystemExit(f"fit.py: {', '.join(unused)} apply to image fits, not to --video/--sequence "
                          "(the sequence fit's settings are in cfg/video.yaml)")

@@ -1,0 +1,86 @@
+"""The gender classifier's settings (``cfg/gender.yaml``), one dataclass per section."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fileio.config import load_sections
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "cfg" / "gender.yaml"
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    margin: float = 0.08
+    confidence_threshold: float = 0.2
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    min_mean_confidence: float = 0.5
+    min_head_points: int = 2
+    min_crop_px: float = 200.0
+    threshold: float = 0.9
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    image_size: int = 128
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = 5
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.05
+    heldout_share: float = 0.1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: float = 0.5
+    jitter: float = 0.06
+    color: float = 0.25
+    blur: float = 0.3
+    grayscale: float = 0.05
+    occlusion: float = 0.3
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    train_people: int = 12000
+    heldout_people: int = 1500
+    train_backgrounds: tuple[str, ...] = ("sports2d_demo", "vtest", "bigbuckbunny")
+    heldout_backgrounds: tuple[str, ...] = ("bikes",)
+    procedural_background_share: float = 0.25
+    light_ambient: tuple[float, float] = (0.25, 0.6)
+    sleeve: dict[str, float] = field(default_factory=lambda: {"none": 0.25, "short": 0.4, "long": 0.35})
+    legs: dict[str, float] = field(default_factory=lambda: {"shorts": 0.3, "long": 0.7})
+    pattern_share: float = 0.35
+    hair_share: float = 0.8
+    long_hair: dict[str, float] = field(default_factory=lambda: {"female": 0.65, "male": 0.08})
+    dress: dict[str, float] = field(default_factory=lambda: {"female": 0.2, "male": 0.0})
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GenderConfig:
+    crop: CropConfig = CropConfig()
+    rules: RulesConfig = RulesConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    augment: AugmentConfig = AugmentConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
+
+
+SECTIONS = {"crop": CropConfig, "rules": RulesConfig, "model": ModelConfig, "training": TrainingConfig,
+            "augment": AugmentConfig, "synthetic": SyntheticConfig}
+
+
+def load_gender_config(path: Path | str | None = None, overrides: dict[str, dict] | None = None) -> GenderConfig:
+    """``cfg/gender.yaml`` (or ``path``) with per-section ``overrides``; ``ValueError`` naming
+    the file for unknown sections or keys."""
+    return GenderConfig(**load_sections(path or DEFAULT_CONFIG, SECTIONS, overrides))

@@ -1,0 +1,274 @@
+"""Synthetic people with exact gender labels, rendered straight into the crop the classifier
+sees: the open model's male and female shape spaces (anny's phenotypes: age, weight, muscle,
+height, proportions), posed and framed as ``motion.cases`` draws real photographs (corpus
+clips, cameras, truncation, detector noise), dressed procedurally (skin tones; tops, bottoms
+and shoes per body region with plain, striped or checked cloth; hair, long hair painted over
+the nape and upper back, dresses, at per-gender rates from ``cfg/gender.yaml``), lit from a
+random side and put over real video frames or procedural backgrounds.
+
+Shapes: S the crop side, V vertices, F triangles.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bodymodels.layer import BodyModel
+from bodymodels.skeleton import SMPLX_JOINT
+from fileio.images import read_image
+from gender.config import GenderConfig
+from gender.crops import SquareBox, crop_intrinsics, person_box
+from gender.network import CLASSES
+from gender.rules import neutral_reason
+from motion.cases import CaseDistribution, CaseGenerator, RealisticCase, load_pose_pool
+from rendering.raster import MeshLayer, rasterize
+
+BACKGROUNDS = Path(__file__).resolve().parents[1] / "data" / "backgrounds"
+REGIONS = ("skin", "hair", "top", "sleeve_upper", "sleeve_lower", "bottom", "leg_lower", "shoes", "hand",
+           "nape", "upper_back")  # nape, upper_back: skin and top unless long hair covers them
+_REGION_JOINTS = {
+    "top": ("spine1", "spine2", "spine3", "left_collar", "right_collar"),
+    "sleeve_upper": ("left_shoulder", "right_shoulder"),
+    "sleeve_lower": ("left_elbow", "right_elbow"),
+    "bottom": ("pelvis", "left_hip", "right_hip"),
+    "leg_lower": ("left_knee", "right_knee"),
+    "shoes": ("left_ankle", "right_ankle", "left_foot", "right_foot"),
+}
+# skin tones from light to dark (sRGB), interpolated
+_SKIN = np.array([[255, 224, 200], [236, 188, 150], [205, 150, 110], [160, 105, 70], [105, 65, 40], [70, 45, 30]])
+_HAIR = np.array([[20, 15, 12], [50, 32, 20], [95, 60, 35], [165, 120, 70], [210, 180, 120], [150, 70, 35],
+                  [150, 150, 150]])
+
+
+def vertex_regions(model: BodyModel) -> np.ndarray:
+    """(V,) index into ``REGIONS`` per vertex: by the joint that moves it most (skinning
+    weights), the hair over the top and back of the head (from the rest mesh), skin elsewhere."""
+    weights = model.smpl.lbs_weights.detach().cpu().numpy()
+    joint = weights.argmax(axis=1)
+    regions = np.zeros(len(joint), dtype=np.int64)
+    for region, joints in _REGION_JOINTS.items():
+        regions[np.isin(joint, [SMPLX_JOINT[name] for name in joints])] = REGIONS.index(region)
+    hands = [index for name, index in SMPLX_JOINT.items() if "wrist" in name or any(
+        finger in name for finger in ("index", "middle", "pinky", "ring", "thumb"))]
+    regions[np.isin(joint, hands)] = REGIONS.index("hand")
+    rest = model.smpl.v_template.detach().cpu().numpy()
+    head = joint == SMPLX_JOINT["head"]
+    centre = rest[head].mean(axis=0)
+    top = rest[head, 1] > centre[1] + 0.03
+    back = (rest[head, 2] < centre[2] - 0.02) & (rest[head, 1] > centre[1] - 0.04)
+    regions[np.flatnonzero(head)[top | back]] = REGIONS.index("hair")
+    joints = model.smpl.J_regressor.detach().cpu().numpy() @ rest
+    neck, spine3 = joints[SMPLX_JOINT["neck"]], joints[SMPLX_JOINT["spine3"]]
+    near_neck = np.isin(joint, [SMPLX_JOINT["neck"], SMPLX_JOINT["head"]]) & (rest[:, 1] < centre[1] - 0.04)
+    sides_or_back = (rest[:, 2] < neck[2]) | (np.abs(rest[:, 0] - neck[0]) > 0.035)
+    regions[near_neck & sides_or_back] = REGIONS.index("nape")
+    shoulders = np.isin(joint, [SMPLX_JOINT[n] for n in ("spine3", "left_collar", "right_collar", "neck")])
+    behind = (rest[:, 2] < spine3[2] - 0.02) & (rest[:, 1] > neck[1] - 0.2) & (np.abs(rest[:, 0] - neck[0]) < 0.13)
+    regions[shoulders & behind & (regions != REGIONS.index("nape"))] = REGIONS.index("upper_back")
+    return regions
+
+
+@dataclass
+class Outfit:
+    """Colours (R, 3) per region in 0..255 and, per region, an optional second colour and
+    pattern (0 plain, 1 stripes, 2 checks) with its period (px) and angle."""
+
+    colors: np.ndarray
+    second: np.ndarray
+    pattern: np.ndarray
+    period: np.ndarray
+    angle: np.ndarray
+
+
+def _cloth_color(rng: np.random.Generator) -> np.ndarray:
+    hue = rng.uniform(0, 1)
+    saturation, value = rng.uniform(0.0, 0.9) ** 1.5, rng.uniform(0.12, 0.95)
+    rgb = np.asarray(Image.new("HSV", (1, 1), (int(hue * 255), int(saturation * 255), int(value * 255)))
+                     .convert("RGB")).reshape(3)
+    return rgb.astype(np.float64)
+
+
+def draw_outfit(rng: np.random.Generator, config: GenderConfig, gender: str) -> Outfit:
+    """Skin, hair and clothes: independent of gender but for the config's ``long_hair`` (hair
+    over the nape and upper back) and ``dress`` (one cloth for top and bottom, bare shins)
+    shares per gender, as common in photographs."""
+    synth = config.synthetic
+    count = len(REGIONS)
+    tone = rng.uniform(0, len(_SKIN) - 1)
+    low = int(tone)
+    skin = _SKIN[low] + (tone - low) * (_SKIN[min(low + 1, len(_SKIN) - 1)] - _SKIN[low])
+    skin = np.clip(skin * rng.uniform(0.92, 1.08, 3), 0, 255)
+    colors = np.tile(skin, (count, 1))
+    index = REGIONS.index
+    if rng.random() < synth.hair_share:
+        colors[index("hair")] = _HAIR[rng.integers(len(_HAIR))] * rng.uniform(0.8, 1.2)
+    top, bottom = _cloth_color(rng), _cloth_color(rng)
+    colors[index("top")] = top
+    sleeve = rng.choice(list(synth.sleeve), p=_normalised(synth.sleeve))
+    if sleeve in ("short", "long"):
+        colors[index("sleeve_upper")] = top
+    if sleeve == "long":
+        colors[index("sleeve_lower")] = top
+    colors[index("bottom")] = bottom
+    if rng.choice(list(synth.legs), p=_normalised(synth.legs)) == "long":
+        colors[index("leg_lower")] = bottom
+    colors[index("shoes")] = _cloth_color(rng) * rng.uniform(0.3, 1.0)
+    colors[index("upper_back")] = top
+    second = np.array([_cloth_color(rng) for _ in range(count)])
+    pattern = np.where(rng.random(count) < synth.pattern_share, rng.integers(1, 3, count), 0)
+    if rng.random() < synth.dress.get(gender, 0.0):
+        colors[index("bottom")], colors[index("leg_lower")] = top, skin
+        second[index("bottom")], pattern[index("bottom")] = second[index("top")], pattern[index("top")]
+    pattern[index("upper_back")] = pattern[index("top")]
+    second[index("upper_back")] = second[index("top")]
+    if rng.random() < synth.long_hair.get(gender, 0.0):
+        hair = colors[index("hair")] if rng.random() < synth.hair_share else _HAIR[rng.integers(len(_HAIR))]
+        colors[[index("hair"), index("nape"), index("upper_back")]] = hair
+        pattern[index("upper_back")] = 0
+    pattern[[index("skin"), index("hair"), index("hand"), index("nape")]] = 0
+    return Outfit(np.clip(colors, 0, 255), second, pattern, rng.uniform(3, 12, count), rng.uniform(0, np.pi, count))
+
+
+def _normalised(weights: dict[str, float]) -> np.ndarray:
+    values = np.asarray(list(weights.values()), dtype=np.float64)
+    return values / values.sum()
+
+
+def load_backgrounds(prefixes: tuple[str, ...], folder: Path = BACKGROUNDS) -> list[np.ndarray]:
+    """The background frames (H, W, 3) uint8 whose file names start with one of ``prefixes``."""
+    files = sorted(path for path in folder.glob("*.jpg") if path.name.startswith(tuple(prefixes)))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no background frames named {', '.join(prefixes)}_*.jpg "
+                                "(python -m tools.gather_backgrounds)")
+    return [read_image(path) for path in files]
+
+
+def procedural_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """(S, S, 3) uint8: a tilted two-colour gradient with blobs and noise."""
+    grid = np.linspace(0, 1, size)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(angle) * grid[None, :] + np.sin(angle) * grid[:, None]
+    ramp = (ramp - ramp.min()) / (np.ptp(ramp) + 1e-9)
+    a, b = _cloth_color(rng), _cloth_color(rng)
+    image = a + ramp[..., None] * (b - a)
+    yy, xx = np.mgrid[:size, :size]
+    for _ in range(rng.integers(0, 6)):
+        centre, radius = rng.uniform(0, size, 2), rng.uniform(0.05, 0.4) * size
+        inside = (xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 < radius ** 2
+        image[inside] = _cloth_color(rng)
+    image += rng.normal(0, rng.uniform(0, 12), image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def background_crop(rng: np.random.Generator, frames: list[np.ndarray], size: int) -> np.ndarray:
+    """(S, S, 3) uint8: a random square of a random frame, resized, maybe mirrored."""
+    frame = frames[rng.integers(len(frames))]
+    height, width = frame.shape[:2]
+    side = int(rng.uniform(0.25, 1.0) * min(height, width))
+    x0, y0 = rng.integers(0, width - side + 1), rng.integers(0, height - side + 1)
+    crop = Image.fromarray(frame[y0:y0 + side, x0:x0 + side]).resize((size, size), Image.BILINEAR)
+    image = np.asarray(crop)
+    return image[:, ::-1] if rng.random() < 0.5 else image
+
+
+def shade(vertices: np.ndarray, faces: np.ndarray, light: np.ndarray, ambient: float) -> np.ndarray:
+    """(F,) Lambert intensity of each triangle for a light from direction ``light`` (3,)
+    (towards the light, camera frame), never below ``ambient``."""
+    tris = vertices[faces]
+    normals = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+    towards_camera = -tris.mean(axis=1)
+    normals *= np.sign((normals * towards_camera).sum(axis=1, keepdims=True))  # face the camera
+    return ambient + (1 - ambient) * np.clip(normals @ light, 0, 1)
+
+
+def paint(face_ids: np.ndarray, face_regions: np.ndarray, face_shade: np.ndarray, outfit: Outfit) -> np.ndarray:
+    """(S, S, 3) float colours of the covered pixels (zeros elsewhere): region colour, its
+    pattern, the triangle's shading."""
+    size = face_ids.shape[0]
+    covered = face_ids >= 0
+    ids = face_ids[covered]
+    region = face_regions[ids]
+    colors = outfit.colors[region].copy()
+    yy, xx = np.nonzero(covered)
+    angle, period = outfit.angle[region], outfit.period[region] * size / 128.0
+    along = (xx * np.cos(angle) + yy * np.sin(angle)) / period
+    across = (-xx * np.sin(angle) + yy * np.cos(angle)) / period
+    stripes = np.sin(2 * np.pi * along) > 0
+    checks = stripes ^ (np.sin(2 * np.pi * across) > 0)
+    use_second = ((outfit.pattern[region] == 1) & stripes) | ((outfit.pattern[region] == 2) & checks)
+    colors[use_second] = outfit.second[region][use_second]
+    image = np.zeros((size, size, 3))
+    image[covered] = colors * face_shade[ids, None]
+    return image
+
+
+@dataclass
+class SyntheticPerson:
+    """One rendered crop (S, S, 3) uint8 with its label (index into ``CLASSES``), the rule
+    that would keep it neutral ("" if none) and the case's bins."""
+
+    crop: np.ndarray
+    label: int
+    neutral_reason: str
+    view: str
+    truncated: bool
+    source: str
+    box_side: float
+
+
+class PersonRenderer:
+    """Renders synthetic people of both genders from the ``split`` clips over ``frames``
+    (real backgrounds; procedural ones for ``procedural_background_share`` of them)."""
+
+    def __init__(self, models: dict[str, BodyModel], config: GenderConfig, split: str,
+                 frames: list[np.ndarray]) -> None:
+        self.config, self.frames = config, frames
+        dist = CaseDistribution(split=split)
+        self.generators = {gender: CaseGenerator(model, load_pose_pool(model, split, dist.frame_stride), dist)
+                           for gender, model in models.items()}
+        self.faces = {gender: model.faces for gender, model in models.items()}
+        self.face_regions = {gender: vertex_regions(model)[model.faces[:, 0]] for gender, model in models.items()}
+
+    def render(self, rng: np.random.Generator, case_id: str) -> SyntheticPerson | None:
+        """One person of a random gender, or None when its keypoints give no crop."""
+        label = int(rng.integers(len(CLASSES)))
+        gender = CLASSES[label]
+        case = self.generators[gender].sample(rng, case_id)
+        crop_config, size = self.config.crop, self.config.model.image_size
+        box = person_box(case.observed, crop_config.confidence_threshold, crop_config.margin)
+        if box is None:
+            return None
+        image = self.draw(rng, case, gender, box, size)
+        reason = neutral_reason(case.observed, box, crop_config, self.config.rules)
+        return SyntheticPerson(image, label, reason, case.view, case.truncated, case.source, box.side)
+
+    def draw(self, rng: np.random.Generator, case: RealisticCase, gender: str, box: SquareBox,
+             size: int) -> np.ndarray:
+        """(S, S, 3) uint8: ``case``'s body dressed and lit over a background, black where
+        the crop leaves the photograph."""
+        synth = self.config.synthetic
+        fx, fy, cx, cy = crop_intrinsics(case.intrinsics, box, size)
+        matrix = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
+        vertices, faces = np.asarray(case.vertices, dtype=np.float64), self.faces[gender]
+        ids = rasterize([MeshLayer(vertices, faces)], matrix, (size, size)).face_ids
+        light = rng.normal(size=3) + np.array([0.0, -1.0, -1.5])  # mostly from above and the camera's side
+        light /= np.linalg.norm(light)
+        ambient = float(rng.uniform(*synth.light_ambient))
+        outfit = draw_outfit(rng, self.config, gender)
+        body = paint(ids, self.face_regions[gender], shade(vertices, faces, light, ambient), outfit)
+        if rng.random() < synth.procedural_background_share:
+            background = procedural_background(rng, size)
+        else:
+            background = background_crop(rng, self.frames, size)
+        image = np.where((ids >= 0)[..., None], body, background.astype(np.float64))
+        image *= rng.uniform(0.7, 1.2) * rng.uniform(0.9, 1.1, 3)  # exposure and white balance
+        height, width = case.image_size
+        scale = box.side / size
+        xs, ys = box.x0 + (np.arange(size) + 0.5) * scale, box.y0 + (np.arange(size) + 0.5) * scale
+        outside = (ys[:, None] < 0) | (ys[:, None] >= height) | (xs[None, :] < 0) | (xs[None, :] >= width)
+        image[outside] = 0.0
+        return np.clip(image, 0, 255).astype(np.uint8)
