@@ -103,7 +103,8 @@ def draw_outfit(rng: np.random.Generator, config: GenderConfig, gender: str) -> 
     skin = np.clip(skin * rng.uniform(0.92, 1.08, 3), 0, 255)
     colors = np.tile(skin, (count, 1))
     index = REGIONS.index
-    if rng.random() < synth.hair_share:
+    has_hair = rng.random() < synth.hair_share
+    if has_hair:
         colors[index("hair")] = _HAIR[rng.integers(len(_HAIR))] * rng.uniform(0.8, 1.2)
     top, bottom = _cloth_color(rng), _cloth_color(rng)
     colors[index("top")] = top
@@ -125,7 +126,7 @@ def draw_outfit(rng: np.random.Generator, config: GenderConfig, gender: str) -> 
     pattern[index("upper_back")] = pattern[index("top")]
     second[index("upper_back")] = second[index("top")]
     if rng.random() < synth.long_hair.get(gender, 0.0):
-        hair = colors[index("hair")] if rng.random() < synth.hair_share else _HAIR[rng.integers(len(_HAIR))]
+        hair = colors[index("hair")] if has_hair else _HAIR[rng.integers(len(_HAIR))]
         colors[[index("hair"), index("nape"), index("upper_back")]] = hair
         pattern[index("upper_back")] = 0
     pattern[[index("skin"), index("hair"), index("hand"), index("nape")]] = 0
