@@ -1,9 +1,9 @@
 """Train the gender classifier (a ResNet-18 over person crops) that picks each person's body model.
 
-    python train_gender.py                         # synthetic people (as the shipped checkpoint)
     python train_gender.py --data DIR_OR_CSV       # your labelled crops: female/ and male/ folders,
                                                    # or a CSV path,gender[,x0,y0,x1,y1]
-    python train_gender.py --data DIR --init default --epochs 3   # fine-tune the shipped one
+    python train_gender.py --data DIR --init runs/gender/gender.pt --epochs 3   # fine-tune one
+    python train_gender.py                         # synthetic people (README: Gender: this stayed at chance)
 
 Writes OUTPUT/gender.pt (use it: fit.py --gender auto --gender-classifier OUTPUT) and
 OUTPUT/history.json. Settings: cfg/gender.yaml.
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="your labelled crops (female/ male/ folders, or a CSV); default: synthetic people")
     parser.add_argument("--output", type=Path, default=Path("runs/gender"))
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    parser.add_argument("--init", default=None, help="start from a checkpoint ('default': the shipped one)")
+    parser.add_argument("--init", default=None, help="start from this checkpoint")
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
     parser.add_argument("--train-people", type=int, default=None, help="synthetic people to train on")
     parser.add_argument("--heldout-people", type=int, default=None, help="synthetic people to score on")
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             about = SYNTHETIC_ABOUT
         torch.manual_seed(config.training.seed)  # the starting weights too
         if args.init is not None:
-            net, _ = load_checkpoint(None if args.init == "default" else args.init)
+            net, _ = load_checkpoint(args.init)
             if net.image_size != size:
                 raise ValueError(f"{args.init}: trained at {net.image_size} px, the config says {size}")
             about += f"; fine-tuned from {args.init}"

@@ -182,6 +182,9 @@ def test_train_gender_script_on_a_labelled_folder(tmp_path):
     assert net.image_size == 32 and "crops" in about["trained_on"] and about["figures"]["epochs"] == 1
     history = json.loads((tmp_path / "out" / "history.json").read_text())
     assert len(history["history"]) == 1 and "heldout" in history["history"][0]
+    assert train_gender.main(["--data", str(tmp_path / "crops"), "--output", str(tmp_path / "tuned"), "--config",
+                              str(config), "--epochs", "1", "--init", str(tmp_path / "out" / "gender.pt")]) == 0
+    assert "fine-tuned from" in load_checkpoint(tmp_path / "tuned")[1]["trained_on"]
     with pytest.raises(SystemExit, match="no such file"):
         train_gender.main(["--data", str(tmp_path / "missing"), "--output", str(tmp_path / "o2")])
 
