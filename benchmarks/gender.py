@@ -167,10 +167,9 @@ def photos_part(config: GenderConfig, chooser: GenderChooser | None, output: Pat
 
 
 def rest_mesh(model: BodyModel, betas: torch.Tensor) -> np.ndarray:
-    params = model.zero_params(1)
-    params.betas[0, :len(betas)] = betas
+    """(V, 3) the rest mesh of the shape ``betas`` (D,)."""
     with torch.no_grad():
-        return model(params).vertices[0].numpy().astype(np.float64)
+        return model(model.rest_params(torch.as_tensor(betas)[None])).vertices[0].numpy().astype(np.float64)
 
 
 def fitting_part(config: GenderConfig, chooser: GenderChooser | None, cases_per_gender: int, seed: int,

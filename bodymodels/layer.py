@@ -139,6 +139,12 @@ class BodyModel(torch.nn.Module):
         return BodyParams.zeros(batch_size, self.num_betas, max(self.num_expression, 1),
                                 device=ref.device, dtype=ref.dtype)
 
+    def rest_params(self, betas: torch.Tensor) -> BodyParams:
+        """Rest-pose parameters (B, D) with the shape ``betas`` (B, <= num_betas), the rest zero."""
+        params = self.zero_params(len(betas))
+        params.betas[:, :betas.shape[1]] = torch.as_tensor(betas).to(params.betas)
+        return params
+
     def _smpl_kwargs(self, params: BodyParams) -> dict[str, torch.Tensor]:
         batch = params.batch_size
         for name, value in params.as_dict().items():

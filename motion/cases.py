@@ -186,6 +186,13 @@ def load_pose_pool(model: BodyModel, split: str = "heldout", stride: int = 3, wi
     return PosePool(poses, trunk_flexion_deg(joints.numpy().astype(np.float64)), names)
 
 
+def stature(model: BodyModel, betas: torch.Tensor) -> float:
+    """Standing height (m) of the shape ``betas`` (1, D): its rest mesh's extent in Y."""
+    with torch.no_grad():
+        vertices = model(model.rest_params(betas)).vertices[0].numpy()
+    return float(vertices[:, 1].max() - vertices[:, 1].min())
+
+
 def draw_camera(rng: np.random.Generator, dist: CaseDistribution) -> Camera:
     """An image size, a focal length (35 mm equivalent) and the camera's pitch and roll."""
     height, width = dist.image_sizes[rng.integers(len(dist.image_sizes))]
@@ -352,12 +359,7 @@ class CaseGenerator:
         return params
 
     def stature(self, params: BodyParams) -> float:
-        """Standing height (m) of the shape of ``params`` (1, D): its rest mesh's extent in Y."""
-        rest = self.model.zero_params(1)
-        rest.betas[:] = params.betas
-        with torch.no_grad():
-            vertices = self.model(rest).vertices[0].numpy()
-        return float(vertices[:, 1].max() - vertices[:, 1].min())
+        return stature(self.model, params.betas[:1])
 
     def draw_framing(self, rng: np.random.Generator) -> tuple[float, str | None, float]:
         """The fill, the border that cuts the body (None: uncut) and how much of it."""

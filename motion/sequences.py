@@ -38,7 +38,7 @@ from scipy.spatial.transform import Rotation
 from bodymodels.layer import BodyModel, BodyParams
 from fileio.layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND
 from motion.cases import (FACE_POINTS, Camera, CaseDistribution, draw_camera, inside_image, place_body,
-                          project_points)
+                          project_points, stature)
 from motion.corpus import MotionClip, load_corpus, mirror_body_pose, mirror_trans
 
 SWAP_PAIRS = ((("RKnee", "LKnee"), ("RAnkle", "LAnkle"), ("RHeel", "LHeel"), ("RBigToe", "LBigToe")),
@@ -124,19 +124,12 @@ def _camera_params(model: BodyModel, poses: np.ndarray, trans: np.ndarray, betas
     params = model.zero_params(count)
     params.betas[:, :len(betas)] = torch.as_tensor(betas, dtype=params.betas.dtype)
     with torch.no_grad():
-        root = model.keypoints(_rest_with(model, params))[0][0, 0].double().numpy()  # J0 of this shape
+        root = model.keypoints(model.rest_params(params.betas[:1]))[0][0, 0].double().numpy()  # J0 of this shape
     camera = Rotation.from_matrix(rotation)
     params.global_orient[:] = torch.as_tensor((camera * Rotation.from_rotvec(poses[:, :3])).as_rotvec())
     params.body_pose[:] = torch.as_tensor(poses[:, 3:])
     params.transl[:] = torch.as_tensor((root + trans) @ rotation.T - root)
     return params
-
-
-def _rest_with(model: BodyModel, params: BodyParams) -> BodyParams:
-    """Rest pose (1, D) with the shape of ``params``' first row."""
-    rest = model.zero_params(1)
-    rest.betas[:] = params.betas[:1]
-    return rest
 
 
 class SequenceGenerator:
@@ -162,10 +155,7 @@ class SequenceGenerator:
         return clip, start, poses, trans
 
     def stature(self, params: BodyParams) -> float:
-        """Standing height (m) of the shape of ``params``' first row."""
-        with torch.no_grad():
-            vertices = self.model(_rest_with(self.model, params)).vertices[0].numpy()
-        return float(vertices[:, 1].max() - vertices[:, 1].min())
+        return stature(self.model, params.betas[:1])
 
     def place(self, rng: np.random.Generator, vertices: np.ndarray, camera: Camera) -> np.ndarray:
         """(3,) the offset that puts the whole motion (``vertices`` (T, V, 3), camera frame)
