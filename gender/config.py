@@ -62,8 +62,21 @@ class SyntheticConfig:
     pattern_share: float = 0.35
     hair_share: float = 0.8
     long_hair: dict[str, float] = field(default_factory=lambda: {"female": 0.65, "male": 0.08})
-    dress: dict[str, float] = field(default_factory=lambda: {"female": 0.2, "male": 0.0})
+    long_hair_length: tuple[float, float] = (0.03, 0.3)
+    dress: dict[str, float] = field(default_factory=lambda: {"female": 0.15, "male": 0.0})
+    skirt: dict[str, float] = field(default_factory=lambda: {"female": 0.15, "male": 0.0})
+    skirt_length: tuple[float, float] = (0.55, 1.2)
+    beard: dict[str, float] = field(default_factory=lambda: {"female": 0.0, "male": 0.25})
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    epochs: int = 2
+    learning_rate: float = 3e-4
+    soft_label_weight: float = 1.0
+    temperature: float = 2.0
+    hint_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -74,10 +87,11 @@ class GenderConfig:
     training: TrainingConfig = TrainingConfig()
     augment: AugmentConfig = AugmentConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
+    teacher: TeacherConfig = TeacherConfig()
 
 
 SECTIONS = {"crop": CropConfig, "rules": RulesConfig, "model": ModelConfig, "training": TrainingConfig,
-            "augment": AugmentConfig, "synthetic": SyntheticConfig}
+            "augment": AugmentConfig, "synthetic": SyntheticConfig, "teacher": TeacherConfig}
 
 
 def load_gender_config(path: Path | str | None = None, overrides: dict[str, dict] | None = None) -> GenderConfig:

@@ -138,6 +138,7 @@ def heldout_rows(names: list[str], share: float) -> np.ndarray:
 # --- synthetic shards ------------------------------------------------------------------
 
 _renderer = None
+RENDERER_VERSION = 2  # raise when gender/synthetic.py draws people differently: cached shards render anew
 
 
 def _start_worker(config: GenderConfig, split: str, backgrounds: tuple[str, ...]) -> None:
@@ -200,8 +201,10 @@ def synthetic_set(folder: Path | str, split: str, count: int, config: GenderConf
 
 def synthetic_fingerprint(config: GenderConfig) -> str:
     """A short hash of what a rendered shard depends on (the synthetic section but its counts,
-    the crop, the crop size, the rules but their threshold): changed settings render anew."""
+    the crop, the crop size, the rules but their threshold, ``RENDERER_VERSION``): changed
+    settings render anew."""
     rules = {k: v for k, v in plain(config.rules).items() if k != "threshold"}
     synthetic = {k: v for k, v in plain(config.synthetic).items() if k not in ("train_people", "heldout_people")}
-    settings = {"synthetic": synthetic, "crop": plain(config.crop), "model": plain(config.model), "rules": rules}
+    settings = {"synthetic": synthetic, "crop": plain(config.crop), "model": plain(config.model), "rules": rules,
+                "renderer": RENDERER_VERSION}
     return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]

@@ -21,16 +21,21 @@ FORMAT = "bodyfit-gender-1"
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "gender" / "open_synthetic" / "gender.pt"
 
 
-class GenderNet(nn.Module):
-    """ResNet-18 over RGB crops (B, S, S, 3) uint8 (or (B, 3, S, S) float in 0..1); ``forward``
-    gives logits (B, 2) over ``CLASSES``. ``image_size`` is the crop side it was trained at."""
+class CropClassifier(nn.Module):
+    """A two-way classifier (female, male) over RGB crops (B, S, S, 3) uint8 (or (B, 3, S, S)
+    float in 0..1), normalised as ImageNet images; ``forward`` gives logits (B, 2) over
+    ``CLASSES``; ``hint_layer()`` is the middle layer (stride 16) a teacher's features guide."""
 
-    def __init__(self, image_size: int = 128) -> None:
+    backbone: nn.Module
+
+    def __init__(self, image_size: int) -> None:
         super().__init__()
         self.image_size = int(image_size)
-        self.backbone = torchvision.models.resnet18(weights=None, num_classes=len(CLASSES))
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def hint_layer(self) -> nn.Module:
+        raise NotImplementedError
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         return self.backbone((as_float_images(crops).to(self.mean) - self.mean) / self.std)
@@ -42,6 +47,18 @@ class GenderNet(nn.Module):
         parts = [torch.softmax(self(crops[i:i + batch_size].to(device)), dim=1).cpu()
                  for i in range(0, len(crops), batch_size)]
         return torch.cat(parts) if parts else torch.zeros(0, len(CLASSES))
+
+
+class GenderNet(CropClassifier):
+    """The shipped classifier: torchvision's ResNet-18 with a two-way head. ``image_size`` is
+    the crop side it was trained at; its hint layer is ``layer3`` (256 channels)."""
+
+    def __init__(self, image_size: int = 128) -> None:
+        super().__init__(image_size)
+        self.backbone = torchvision.models.resnet18(weights=None, num_classes=len(CLASSES))
+
+    def hint_layer(self) -> nn.Module:
+        return self.backbone.layer3
 
 
 def as_float_images(crops: torch.Tensor) -> torch.Tensor:

