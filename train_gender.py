@@ -12,6 +12,7 @@ OUTPUT/history.json. Settings: cfg/gender.yaml.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from pathlib import Path
@@ -21,8 +22,8 @@ import torch
 
 from fileio.atomic import atomic_path, write_json
 from fileio.config import plain
-from gender.config import DEFAULT_CONFIG, load_gender_config
-from gender.data import heldout_rows, read_labelled, synthetic_set
+from gender.config import DEFAULT_CONFIG, GenderConfig, load_gender_config
+from gender.data import LabelledCrops, heldout_rows, read_labelled, synthetic_fingerprint, synthetic_set
 from gender.network import GenderNet, load_checkpoint, save_checkpoint
 from gender.teacher import Distiller, TeacherNet, load_imagenet_features
 from gender.training import score, train_classifier
@@ -52,14 +53,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def prepare_teacher(path: Path, output: Path, train, heldout, config, device: str) -> tuple[TeacherNet, dict]:
-    """The MobileNetV2 teacher fine-tuned on ``train`` (kept in ``output/teacher.pt``, so a
-    rerun skips it) and its held-out figures."""
+def prepare_teacher(path: Path, output: Path, train: LabelledCrops, heldout: LabelledCrops, config: GenderConfig,
+                    source: str, device: str) -> tuple[TeacherNet, dict]:
+    """The MobileNetV2 teacher fine-tuned on ``train`` and its held-out figures. It is kept in
+    ``output/teacher.pt`` with what it was fine-tuned on (``source``, the weights file, the
+    teacher settings) in ``output/teacher.json``: a rerun on the same reuses it, any other
+    fine-tunes anew."""
     teacher = TeacherNet(load_imagenet_features(path), config.model.image_size)
-    kept = output / "teacher.pt"
-    if kept.is_file():
-        teacher.load_state_dict(torch.load(kept, map_location="cpu", weights_only=True))
-        logging.info("teacher: %s (fine-tuned before)", kept)
+    kept, record = output / "teacher.pt", output / "teacher.json"
+    made_from = {"source": source, "weights": str(path), "image_size": config.model.image_size,
+                 "teacher": plain(config.teacher)}
+    if kept.is_file() and record.is_file() and json.loads(record.read_text()) == made_from:
+        try:
+            teacher.load_state_dict(torch.load(kept, map_location="cpu", weights_only=True))
+        except Exception as error:  # noqa: BLE001 - any unreadable file gets one message naming it
+            raise ValueError(f"{kept}: not a fine-tuned teacher ({error}); delete it to fine-tune anew") from error
+        logging.info("teacher: %s (fine-tuned before on the same)", kept)
     else:
         logging.info("fine-tuning the teacher for %d epochs", config.teacher.epochs)
         train_classifier(teacher, train, heldout, config, device, config.teacher.epochs,
@@ -67,6 +76,7 @@ def prepare_teacher(path: Path, output: Path, train, heldout, config, device: st
         output.mkdir(parents=True, exist_ok=True)
         with atomic_path(kept) as temporary:
             torch.save(teacher.state_dict(), temporary)
+        write_json(record, made_from)
     figures = score(teacher.to(device), heldout, config.rules.threshold) if len(heldout) else {}
     logging.info("teacher held-out: %s", figures)
     return teacher.eval(), figures
@@ -105,10 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     distiller, teacher_figures = None, None
     if args.teacher is not None:
         try:
-            teacher, teacher_figures = prepare_teacher(args.teacher, args.output, train, heldout, config, args.device)
+            source = str(args.data) if args.data is not None else f"synthetic {synthetic_fingerprint(config)} " \
+                f"{len(train)} people"
+            teacher, teacher_figures = prepare_teacher(args.teacher, args.output, train, heldout, config, source,
+                                                       args.device)
         except (OSError, ValueError) as error:
             raise SystemExit(f"train_gender.py: {error}") from error
-        distiller = Distiller(teacher, net.backbone.layer3[-1].conv2.out_channels, config.teacher)
+        distiller = Distiller(teacher, net.hint_channels, config.teacher)
         about += "; guided by an ImageNet MobileNetV2 teacher fine-tuned on the same crops (soft labels, hints)"
     history: list[dict] = []
 

@@ -138,7 +138,7 @@ def heldout_rows(names: list[str], share: float) -> np.ndarray:
 # --- synthetic shards ------------------------------------------------------------------
 
 _renderer = None
-RENDERER_VERSION = 2  # raise when gender/synthetic.py draws people differently: cached shards render anew
+RENDERER_VERSION = 3  # raise when gender/synthetic.py draws people differently: cached shards render anew
 
 
 def _start_worker(config: GenderConfig, split: str, backgrounds: tuple[str, ...]) -> None:

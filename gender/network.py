@@ -27,6 +27,7 @@ class CropClassifier(nn.Module):
     ``CLASSES``; ``hint_layer()`` is the middle layer (stride 16) a teacher's features guide."""
 
     backbone: nn.Module
+    hint_channels: int = 0  # channels of ``hint_layer()``'s output
 
     def __init__(self, image_size: int) -> None:
         super().__init__()
@@ -52,6 +53,8 @@ class CropClassifier(nn.Module):
 class GenderNet(CropClassifier):
     """The shipped classifier: torchvision's ResNet-18 with a two-way head. ``image_size`` is
     the crop side it was trained at; its hint layer is ``layer3`` (256 channels)."""
+
+    hint_channels = 256
 
     def __init__(self, image_size: int = 128) -> None:
         super().__init__(image_size)

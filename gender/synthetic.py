@@ -94,18 +94,21 @@ class HeadFrame:
         rest = model.smpl.v_template.detach().cpu().numpy()[ids].astype(np.float64)
         return cls(ids, rest, rest.min(axis=0), rest.max(axis=0))
 
-    def pose(self, vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rotation (3, 3) and translation (3,) carrying the rest head onto the head of the
-        posed ``vertices`` (V, 3) (least squares, Kabsch)."""
+    def pose(self, vertices: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        """Rotation (3, 3), scale and translation (3,) carrying the rest head onto the head of
+        the posed ``vertices`` (V, 3) (least squares, Umeyama): the person's head may be
+        smaller or larger than the template's."""
         posed = vertices[self.ids]
         rest_mean, posed_mean = self.rest.mean(axis=0), posed.mean(axis=0)
-        u, _, vt = np.linalg.svd((self.rest - rest_mean).T @ (posed - posed_mean))
-        flip = np.sign(np.linalg.det(u @ vt))
-        rotation = (u @ np.diag([1.0, 1.0, flip]) @ vt).T
-        return rotation, posed_mean - rotation @ rest_mean
+        centred = self.rest - rest_mean
+        u, singular, vt = np.linalg.svd(centred.T @ (posed - posed_mean))
+        signs = np.array([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+        rotation = (u @ np.diag(signs) @ vt).T
+        scale = float((singular * signs).sum() / (centred ** 2).sum())
+        return rotation, scale, posed_mean - scale * rotation @ rest_mean
 
 
-def _grid_faces(rows: int, columns: int) -> np.ndarray:
+def grid_faces(rows: int, columns: int) -> np.ndarray:
     """(2 (R-1) C, 3) triangles of a grid of R rings of C points each, closed around."""
     r, c = np.meshgrid(np.arange(rows - 1), np.arange(columns), indexing="ij")
     a, b = r * columns + c, r * columns + (c + 1) % columns
@@ -117,7 +120,8 @@ def long_hair_mesh(head: HeadFrame, vertices: np.ndarray, length: float, columns
                    rows: int = 12) -> tuple[np.ndarray, np.ndarray]:
     """Vertices (N, 3) and triangles (T, 3) of long hair on the posed body ``vertices``: a shell
     a little wider than the skull over its top, back and sides, open over the face, hanging
-    ``length`` metres below the chin and spreading as it falls, carried rigidly by the head."""
+    ``length`` metres (template scale) below the chin and spreading as it falls, carried by the
+    head (rotated, scaled and moved as the posed head is)."""
     centre, radii = (head.low + head.high) / 2, (head.high - head.low) / 2 * np.array([1.15, 1.0, 1.0])
     top, chin = head.high[1] + 0.01, head.low[1]
     heights = np.linspace(top, chin - length, rows)
@@ -129,12 +133,12 @@ def long_hair_mesh(head: HeadFrame, vertices: np.ndarray, length: float, columns
     back = centre[2] - 0.6 * below - 0.02 * (heights < centre[1])
     rest = np.stack([np.outer(width, np.sin(angles)) + centre[0], np.repeat(heights[:, None], columns, axis=1),
                      np.outer(depth, np.cos(angles)) + back[:, None]], axis=-1).reshape(-1, 3)
-    faces = _grid_faces(rows, columns)
-    ring_angle = np.tile(angles, rows)[faces].mean(axis=1)
+    faces = grid_faces(rows, columns)
+    ring_angle = angles[faces[:, 0] % columns] + np.pi / columns  # each quad's middle (no wrap at the back)
     ring_height = rest[faces, 1].mean(axis=1)
     over_face = (np.abs(ring_angle) < np.radians(62)) & (ring_height < centre[1] + 0.35 * radii[1])
-    rotation, translation = head.pose(vertices)
-    return rest @ rotation.T + translation, faces[~over_face]
+    rotation, scale, translation = head.pose(vertices)
+    return scale * rest @ rotation.T + translation, faces[~over_face]
 
 
 def skirt_mesh(joints: np.ndarray, length: float, columns: int = 28, rows: int = 5
@@ -162,7 +166,7 @@ def skirt_mesh(joints: np.ndarray, length: float, columns: int = 28, rows: int =
     radii = waist_radii + t[..., 0] * (hem_radii - waist_radii)  # (R, 2)
     ring = (radii[:, None, 0:1] * np.sin(angles)[None, :, None] * across
             + radii[:, None, 1:2] * np.cos(angles)[None, :, None] * ahead)
-    return (centres[:, None, :] + ring).reshape(-1, 3), _grid_faces(rows, columns)
+    return (centres[:, None, :] + ring).reshape(-1, 3), grid_faces(rows, columns)
 
 
 @dataclass

@@ -40,7 +40,7 @@ def load_imagenet_features(path: Path | str = TEACHER_FILE) -> nn.Sequential:
             raise ValueError(f"{len(source)} tensors, expected {len(target)}")
         renamed = {}
         for (name, value), (ours, expected) in zip(source.items(), target.items()):
-            if value.shape != expected.shape:
+            if name.rsplit(".", 1)[-1] != ours.rsplit(".", 1)[-1] or value.shape != expected.shape:
                 raise ValueError(f"{name} has shape {tuple(value.shape)}, expected {tuple(expected.shape)} for {ours}")
             renamed[ours] = value
         features.load_state_dict(renamed)
@@ -61,18 +61,37 @@ class TeacherNet(CropClassifier):
         return self.backbone[0][HINT_BLOCK]
 
 
+def soft_label_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL divergence of the student's (B, 2) from the teacher's (B, 2) probabilities, both at
+    ``temperature``, times its square (Hinton et al.)."""
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"logits {tuple(student_logits.shape)} against {tuple(teacher_logits.shape)}")
+    return F.kl_div(F.log_softmax(student_logits / temperature, dim=1), F.softmax(teacher_logits / temperature, dim=1),
+                    reduction="batchmean") * temperature ** 2
+
+
+def hint_term(student_features: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the student's (B, C, H, W) features against the teacher's, the
+    teacher's standardised per channel over the batch (FitNets)."""
+    if student_features.shape != teacher_features.shape:
+        raise ValueError(f"hint {tuple(student_features.shape)} against {tuple(teacher_features.shape)}")
+    mean = teacher_features.mean(dim=(0, 2, 3), keepdim=True)
+    spread = teacher_features.std(dim=(0, 2, 3), keepdim=True) + 1e-5
+    return F.mse_loss(student_features, (teacher_features - mean) / spread)
+
+
 class Distiller(nn.Module):
-    """What the teacher adds to the student's loss: the soft-label term (KL divergence at a
-    temperature) and the hint term (the student's stride-16 features, through a 1x1 convolution,
-    against the teacher's, standardised per channel over the batch). Call ``capture`` before
-    the forward passes, ``loss`` after, ``release`` when done."""
+    """What the teacher adds to the student's loss: ``soft_label_term`` and ``hint_term`` (the
+    student's stride-16 features through a 1x1 convolution, ``adapter``), weighted as the
+    config says. Call ``capture`` before the forward passes, ``loss`` after, ``release`` when
+    done."""
 
     def __init__(self, teacher: TeacherNet, student_channels: int, config: TeacherConfig) -> None:
         super().__init__()
         self.teacher, self.config = teacher.eval(), config
         self.adapter = nn.Conv2d(student_channels, HINT_CHANNELS, kernel_size=1)
         self.features: dict[str, torch.Tensor] = {}
-        self.hooks: list = []
+        self.hooks: list[torch.utils.hooks.RemovableHandle] = []
 
     def capture(self, student: CropClassifier) -> None:
         def keep(name: str):
@@ -83,16 +102,12 @@ class Distiller(nn.Module):
     def release(self) -> None:
         for hook in self.hooks:
             hook.remove()
-        self.hooks = []
+        self.hooks, self.features = [], {}
 
     def loss(self, images: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
         """The teacher's terms for ``images`` (B, 3, S, S) after the student gave ``student_logits`` (B, 2)."""
         with torch.no_grad():
             teacher_logits = self.teacher(images)
-        hint = self.features["teacher"]
-        hint = (hint - hint.mean(dim=(0, 2, 3), keepdim=True)) / (hint.std(dim=(0, 2, 3), keepdim=True) + 1e-5)
-        temperature = self.config.temperature
-        soft = F.kl_div(F.log_softmax(student_logits / temperature, dim=1), F.softmax(teacher_logits / temperature, dim=1),
-                        reduction="batchmean") * temperature ** 2
-        guided = F.mse_loss(self.adapter(self.features["student"]), hint)
+        soft = soft_label_term(student_logits, teacher_logits, self.config.temperature)
+        guided = hint_term(self.adapter(self.features["student"]), self.features["teacher"])
         return self.config.soft_label_weight * soft + self.config.hint_weight * guided

