@@ -94,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
             crops = read_labelled(args.data, size, config.crop.margin)
             kept_out = heldout_rows(crops.names, config.training.heldout_share)
             train, heldout = crops.subset(np.flatnonzero(~kept_out)), crops.subset(np.flatnonzero(kept_out))
-            about = f"your labelled crops: {args.data}"
+            about, source = f"your labelled crops: {args.data}", str(args.data)
         else:
             synth = config.synthetic
             heldout = synthetic_set(args.cache, "heldout", synth.heldout_people, config, args.workers)
             train = synthetic_set(args.cache, "train", synth.train_people, config, args.workers)
-            about = SYNTHETIC_ABOUT
+            about, source = SYNTHETIC_ABOUT, f"synthetic {synthetic_fingerprint(config)}, {len(train)} people"
         torch.manual_seed(config.training.seed)  # the starting weights too
         if args.init is not None:
             net, _ = load_checkpoint(args.init)
@@ -115,8 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     distiller, teacher_figures = None, None
     if args.teacher is not None:
         try:
-            source = str(args.data) if args.data is not None else f"synthetic {synthetic_fingerprint(config)} " \
-                f"{len(train)} people"
             teacher, teacher_figures = prepare_teacher(args.teacher, args.output, train, heldout, config, source,
                                                        args.device)
         except (OSError, ValueError) as error:

@@ -24,19 +24,19 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "gender" /
 class CropClassifier(nn.Module):
     """A two-way classifier (female, male) over RGB crops (B, S, S, 3) uint8 (or (B, 3, S, S)
     float in 0..1), normalised as ImageNet images; ``forward`` gives logits (B, 2) over
-    ``CLASSES``; ``hint_layer()`` is the middle layer (stride 16) a teacher's features guide."""
+    ``CLASSES``. ``hint_path`` names the backbone's middle layer (stride 16, ``hint_channels``
+    channels) that a teacher's features guide."""
 
-    backbone: nn.Module
-    hint_channels: int = 0  # channels of ``hint_layer()``'s output
-
-    def __init__(self, image_size: int) -> None:
+    def __init__(self, image_size: int, backbone: nn.Module, hint_path: str, hint_channels: int) -> None:
         super().__init__()
         self.image_size = int(image_size)
+        self.backbone = backbone
+        self.hint_path, self.hint_channels = hint_path, hint_channels
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def hint_layer(self) -> nn.Module:
-        raise NotImplementedError
+        return self.backbone.get_submodule(self.hint_path)
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         return self.backbone((as_float_images(crops).to(self.mean) - self.mean) / self.std)
@@ -54,14 +54,8 @@ class GenderNet(CropClassifier):
     """The shipped classifier: torchvision's ResNet-18 with a two-way head. ``image_size`` is
     the crop side it was trained at; its hint layer is ``layer3`` (256 channels)."""
 
-    hint_channels = 256
-
     def __init__(self, image_size: int = 128) -> None:
-        super().__init__(image_size)
-        self.backbone = torchvision.models.resnet18(weights=None, num_classes=len(CLASSES))
-
-    def hint_layer(self) -> nn.Module:
-        return self.backbone.layer3
+        super().__init__(image_size, torchvision.models.resnet18(weights=None, num_classes=len(CLASSES)), "layer3", 256)
 
 
 def as_float_images(crops: torch.Tensor) -> torch.Tensor:

@@ -45,11 +45,15 @@ _HAIR = np.array([[20, 15, 12], [50, 32, 20], [95, 60, 35], [165, 120, 70], [210
                   [150, 150, 150]])
 
 
+def dominant_joint(model: BodyModel) -> np.ndarray:
+    """(V,) the joint that moves each vertex most (its largest skinning weight)."""
+    return model.smpl.lbs_weights.detach().cpu().numpy().argmax(axis=1)
+
+
 def vertex_regions(model: BodyModel) -> np.ndarray:
     """(V,) index into ``REGIONS`` per vertex: by the joint that moves it most (skinning
     weights), the hair over the top and back of the head (from the rest mesh), skin elsewhere."""
-    weights = model.smpl.lbs_weights.detach().cpu().numpy()
-    joint = weights.argmax(axis=1)
+    joint = dominant_joint(model)
     regions = np.zeros(len(joint), dtype=np.int64)
     for region, joints in _REGION_JOINTS.items():
         regions[np.isin(joint, [SMPLX_JOINT[name] for name in joints])] = REGIONS.index(region)
@@ -89,8 +93,7 @@ class HeadFrame:
 
     @classmethod
     def of(cls, model: BodyModel) -> HeadFrame:
-        joint = model.smpl.lbs_weights.detach().cpu().numpy().argmax(axis=1)
-        ids = np.flatnonzero(joint == SMPLX_JOINT["head"])
+        ids = np.flatnonzero(dominant_joint(model) == SMPLX_JOINT["head"])
         rest = model.smpl.v_template.detach().cpu().numpy()[ids].astype(np.float64)
         return cls(ids, rest, rest.min(axis=0), rest.max(axis=0))
 

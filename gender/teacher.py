@@ -53,12 +53,9 @@ class TeacherNet(CropClassifier):
     """MobileNetV2 ImageNet features, global average pooling and a two-way head."""
 
     def __init__(self, features: nn.Sequential, image_size: int) -> None:
-        super().__init__(image_size)
-        self.backbone = nn.Sequential(features, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2),
-                                      nn.Linear(1280, len(CLASSES)))
-
-    def hint_layer(self) -> nn.Module:
-        return self.backbone[0][HINT_BLOCK]
+        backbone = nn.Sequential(features, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2),
+                                 nn.Linear(1280, len(CLASSES)))
+        super().__init__(image_size, backbone, f"0.{HINT_BLOCK}", HINT_CHANNELS)
 
 
 def soft_label_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

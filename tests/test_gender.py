@@ -19,7 +19,7 @@ from gender.choose import GenderChooser, decide
 from gender.config import load_gender_config
 from gender.crops import SquareBox, crop_intrinsics, cut_crop, person_box
 from gender.data import heldout_rows, read_labelled
-from gender.network import GenderNet, load_checkpoint, save_checkpoint
+from gender.network import GenderNet, as_float_images, load_checkpoint, save_checkpoint
 from gender.rules import neutral_reason
 from gender.training import train_classifier
 from tests.conftest import REPO
@@ -379,7 +379,7 @@ def test_teacher_guides_the_student_and_bad_files_are_refused(tmp_path):
     student = GenderNet(32)
     distiller.capture(student)
     images = crops.images[:8]
-    loss = distiller.loss(as_float(images), student(images))
+    loss = distiller.loss(as_float_images(images), student(images))
     loss.backward()
     assert torch.isfinite(loss) and distiller.adapter.weight.grad.abs().sum() > 0
     assert student.backbone.layer3[0].conv1.weight.grad.abs().sum() > 0  # the hint reaches the student's layer3
@@ -417,8 +417,3 @@ def test_distillation_terms_vanish_when_the_student_matches():
     assert hint_term(torch.zeros_like(teacher), teacher) == pytest.approx(1, abs=0.05)
     with pytest.raises(ValueError, match="hint"):
         hint_term(torch.zeros(4, 2, 5, 5), teacher)
-
-
-def as_float(images):
-    from gender.network import as_float_images
-    return as_float_images(images)
