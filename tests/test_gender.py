@@ -437,13 +437,18 @@ def test_face_box_from_face_points_or_eyes_and_nose():
     face = CONFIG.face
     box = SquareBox(100.0, 50.0, 40.0)
     found = face_box(face_points_in(box), face)
-    assert found.source == "face points" and found.box == pytest.approx(box)
+    assert found.source == "face points" and found.box.as_extent() == pytest.approx(box.as_extent())
     assert found.as_top_right_bottom_left() == (50, 139, 89, 100)  # inclusive pixels, the package's order
     person = standing_person(400)  # no face points: eyes 16 px apart, nose 4 px below them
     found = face_box(person, face)
     assert found.source == "eyes and nose"
     assert found.box.side == pytest.approx(2.5 * 16)
     assert found.box.x0 + found.box.side / 2 == pytest.approx(300)  # centred between the eyes
+    eye_y, nose_y = person[OPENPOSE["REye"], 1], person[OPENPOSE["Nose"], 1]
+    assert found.box.y0 + found.box.side / 2 == pytest.approx((eye_y + nose_y) / 2 + 0.2 * 16)  # a little lower
+    blind = person.copy()
+    blind[OPENPOSE["LEye"], 0] = np.nan  # a point with no position is not seen
+    assert face_box(blind, face) is None
     back = person.copy()
     back[[OPENPOSE["REye"], OPENPOSE["LEye"]], 2] = 0  # seen from behind
     assert face_box(back, face) is None
