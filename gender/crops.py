@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from detect.crops import grow
 from fileio.layout import BODY
 
 
@@ -38,9 +37,15 @@ def person_box(keypoints: np.ndarray, confidence_threshold: float, margin: float
     points = body[seen_body_points(keypoints, confidence_threshold), :2]
     if len(points) < 2:
         return None
-    grown = grow(np.concatenate([points.min(axis=0), points.max(axis=0)]), margin)
-    side = max(float((grown[2:] - grown[:2]).max()), 1.0)
-    centre = 0.5 * (grown[:2] + grown[2:])
+    return square_around(points, 1 + 2 * margin, min_side=1.0)  # ``margin`` on each side
+
+
+def square_around(points: np.ndarray, scale: float, min_side: float = 0.0) -> SquareBox:
+    """The square about the centre of the box of ``points`` (N, 2), its side the box's longer
+    side times ``scale`` (at least ``min_side``)."""
+    low, high = points.min(axis=0), points.max(axis=0)
+    side = max(float((high - low).max()) * scale, min_side)
+    centre = 0.5 * (low + high)
     return SquareBox(float(centre[0] - side / 2), float(centre[1] - side / 2), side)
 
 

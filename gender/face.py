@@ -18,7 +18,7 @@ import numpy as np
 
 from fileio.layout import FACE, OPENPOSE
 from gender.config import FaceConfig
-from gender.crops import SquareBox
+from gender.crops import SquareBox, square_around
 
 EYES = (OPENPOSE["REye"], OPENPOSE["LEye"])
 NOSE = OPENPOSE["Nose"]
@@ -54,11 +54,7 @@ def face_box(keypoints: np.ndarray, config: FaceConfig) -> FaceBox | None:
         face = points[FACE]
         seen_face = (face[:, 2] > config.confidence_threshold) & np.isfinite(face[:, :2]).all(axis=1)
     if seen_face.sum() >= config.min_face_points:
-        seen = points[FACE][seen_face, :2]
-        low, high = seen.min(axis=0), seen.max(axis=0)
-        side = float((high - low).max()) * config.box_scale
-        centre = 0.5 * (low + high)
-        source = "face points"
+        face = FaceBox(square_around(points[FACE][seen_face, :2], config.box_scale), "face points")
     else:
         head = points[list(EYES) + [NOSE]]
         if not ((head[:, 2] > config.confidence_threshold) & np.isfinite(head[:, :2]).all(axis=1)).all():
@@ -67,10 +63,8 @@ def face_box(keypoints: np.ndarray, config: FaceConfig) -> FaceBox | None:
         # a frontal face is about 2.5 eye distances across, centred a little below the eyes
         side = 2.5 * eye_distance * config.box_scale
         centre = np.array([head[:2, 0].mean(), 0.5 * (head[:2, 1].mean() + head[2, 1]) + 0.2 * eye_distance])
-        source = "eyes and nose"
-    if side < MIN_FACE_SIDE:
-        return None
-    return FaceBox(SquareBox(float(centre[0] - side / 2), float(centre[1] - side / 2), side), source)
+        face = FaceBox(SquareBox(float(centre[0] - side / 2), float(centre[1] - side / 2), side), "eyes and nose")
+    return face if face.box.side >= MIN_FACE_SIDE else None
 
 
 class FaceGenderModel:

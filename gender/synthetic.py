@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import roma
+import torch
 from PIL import Image
 
 from bodymodels.layer import BodyModel
@@ -101,14 +103,10 @@ class HeadFrame:
         """Rotation (3, 3), scale and translation (3,) carrying the rest head onto the head of
         the posed ``vertices`` (V, 3) (least squares, Umeyama): the person's head may be
         smaller or larger than the template's."""
-        posed = vertices[self.ids]
-        rest_mean, posed_mean = self.rest.mean(axis=0), posed.mean(axis=0)
-        centred = self.rest - rest_mean
-        u, singular, vt = np.linalg.svd(centred.T @ (posed - posed_mean))
-        signs = np.array([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-        rotation = (u @ np.diag(signs) @ vt).T
-        scale = float((singular * signs).sum() / (centred ** 2).sum())
-        return rotation, scale, posed_mean - scale * rotation @ rest_mean
+        rotation, translation, scale = roma.rigid_points_registration(
+            torch.from_numpy(self.rest), torch.from_numpy(np.asarray(vertices[self.ids], dtype=np.float64)),
+            compute_scaling=True)
+        return rotation.numpy(), float(scale), translation.numpy()
 
 
 def grid_faces(rows: int, columns: int) -> np.ndarray:
