@@ -8,7 +8,7 @@ and bending and any heading, handheld or raised cameras (pitch -30..20 deg, roll
 mm equivalent lenses), bodies filling 40-90 % of a 1280 x 960 or 960 x 1280 frame, a fifth cut
 by the border, keypoint noise of 1-2 % of the body's height (2-3x on hands and face), hidden
 faces on back views, missing hands. They go through the fitting core (``fitting.tasks``,
-``fitting.engine``) in batches, once per run, and with ``--oracle`` a second time started from
+``fitting.core``) in batches, once per run, and with ``--oracle`` a second time started from
 the true parameters. Runs (``--starts``): ``rest`` (SMPLify-X's start and schedule, once per
 prior of ``--priors``), ``regress_only`` (the regressor's output, no fit), ``regressor_full``
 (the regressor's start, then the rest schedule), ``regressor`` (the regressor's start and the
@@ -44,18 +44,19 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bodymodels.layer import BodyModel  # noqa: E402
-from fileio.atomic import write_json, write_text_atomic  # noqa: E402
-from fileio.images import write_png  # noqa: E402
-from fileio.layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND  # noqa: E402
-from fileio.intrinsics import default_focal  # noqa: E402
-from fitting.config import FitConfig, load_config  # noqa: E402
-from fitting.engine import ModelBank, fit_tasks  # noqa: E402
-from fitting.metrics import mpjpe, pa_mpjpe, procrustes_align  # noqa: E402
-from motion.cases import VIEWS, CaseDistribution, RealisticCase, inside_image, make_cases  # noqa: E402
-from fitting.tasks import PersonFit, build_task  # noqa: E402
-from rendering.draw import draw_label, draw_openpose  # noqa: E402
-from rendering.overlay import render_overlay  # noqa: E402
+from bodyfit.resources import config_path  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.fileio.atomic import write_json, write_text_atomic  # noqa: E402
+from bodyfit.fileio.images import write_png  # noqa: E402
+from bodyfit.fileio.keypoint_layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND  # noqa: E402
+from bodyfit.fileio.intrinsics import default_focal  # noqa: E402
+from bodyfit.fitting.config import FitConfig, load_config  # noqa: E402
+from bodyfit.fitting.core import ModelBank, fit_tasks  # noqa: E402
+from bodyfit.fitting.metrics import mpjpe, pa_mpjpe, procrustes_align  # noqa: E402
+from bodyfit.motion.cases import VIEWS, CaseDistribution, RealisticCase, inside_image, make_cases  # noqa: E402
+from bodyfit.fitting.tasks import PersonFit, build_task  # noqa: E402
+from bodyfit.rendering.draw import draw_label, draw_openpose  # noqa: E402
+from bodyfit.rendering.overlay import render_overlay  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MID_HIP = OPENPOSE["MidHip"]
@@ -241,7 +242,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
+    parser.add_argument("--config", type=Path, default=config_path("fit_smplx"))
     parser.add_argument("--vposer", default=None, help="default|none|PATH (default: the config's prior)")
     parser.add_argument("--priors", nargs="+", default=None,
                         help="several priors on the same cases: l2_angles|none, default (shipped VPoser), PATH")

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detect.config import load_detect_config  # noqa: E402
-from detect.folder import preview  # noqa: E402
-from detect.counting import VIEWS, Match, VisiblePerson, match_people, read_people_counts  # noqa: E402
-from detect.holistic import Detection, HolisticDetector  # noqa: E402
-from fileio.images import read_image, write_png  # noqa: E402
+from bodyfit.detect.config import load_detect_config  # noqa: E402
+from bodyfit.detect.folder import preview  # noqa: E402
+from bodyfit.detect.counting import VIEWS, Match, VisiblePerson, match_people, read_people_counts  # noqa: E402
+from bodyfit.detect.holistic import Detection, HolisticDetector  # noqa: E402
+from bodyfit.fileio.images import read_image, write_png  # noqa: E402
 
 DEFAULT_FOLDERS = [Path("benchmarks/data/people"), Path("examples/photos")]
 

@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
 
 
 def timed(function, repeats: int) -> float:

@@ -32,25 +32,26 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bodymodels.layer import BodyModel  # noqa: E402
-from detect.counting import match_people, read_people_counts  # noqa: E402
-from fileio.atomic import write_json  # noqa: E402
-from fileio.images import read_image, write_png  # noqa: E402
-from fitting.config import load_config  # noqa: E402
-from fitting.engine import ModelBank, fit_tasks  # noqa: E402
-from fitting.metrics import procrustes_align  # noqa: E402
-from fitting.tasks import ModelKey, build_task  # noqa: E402
-from gender.choose import GenderChoice, GenderChooser, decide  # noqa: E402
-from gender.config import GenderConfig, load_gender_config  # noqa: E402
-from gender.crops import cut_crop, person_box  # noqa: E402
-from gender.face import FaceGenderModel, FaceModelUnavailable, face_box  # noqa: E402
-from gender.rules import neutral_reason  # noqa: E402
-from gender.data import synthetic_set  # noqa: E402
-from gender.metrics import decision_figures, threshold_sweep  # noqa: E402
-from gender.network import CLASSES  # noqa: E402
-from gender.synthetic import PersonRenderer, load_backgrounds  # noqa: E402
-from motion.cases import make_cases  # noqa: E402
-from rendering.draw import draw_label  # noqa: E402
+from bodyfit.resources import config_path  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.detect.counting import match_people, read_people_counts  # noqa: E402
+from bodyfit.fileio.atomic import write_json  # noqa: E402
+from bodyfit.fileio.images import read_image, write_png  # noqa: E402
+from bodyfit.fitting.config import load_config  # noqa: E402
+from bodyfit.fitting.core import ModelBank, fit_tasks  # noqa: E402
+from bodyfit.fitting.metrics import procrustes_align  # noqa: E402
+from bodyfit.fitting.tasks import ModelKey, build_task  # noqa: E402
+from bodyfit.gender.choose import GenderChoice, GenderChooser, decide  # noqa: E402
+from bodyfit.gender.config import GenderConfig, load_gender_config  # noqa: E402
+from bodyfit.gender.crops import cut_crop, person_box  # noqa: E402
+from bodyfit.gender.face import FaceGenderModel, FaceModelUnavailable, face_box  # noqa: E402
+from bodyfit.gender.rules import neutral_reason  # noqa: E402
+from bodyfit.gender.data import synthetic_set  # noqa: E402
+from bodyfit.gender.metrics import decision_figures, threshold_sweep  # noqa: E402
+from bodyfit.gender.network import CLASSES  # noqa: E402
+from bodyfit.gender.synthetic import PersonRenderer, load_backgrounds  # noqa: E402
+from bodyfit.motion.cases import make_cases  # noqa: E402
+from bodyfit.rendering.draw import draw_label  # noqa: E402
 
 THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98]
 FACE_SIDES = (0, 16, 32)  # face box sides (px) the face model's accuracy is reported from
@@ -122,8 +123,8 @@ def face_model_or_none() -> FaceGenderModel | None:
 def photos_part(config: GenderConfig, chooser: GenderChooser | None, output: Path | None) -> list[dict]:
     """Each hand-labelled person: detected or not, the rule that keeps them neutral, with a
     ``chooser`` the classifier's p(female) and the choice, and the face model's p(female)."""
-    from detect.config import load_detect_config
-    from detect.holistic import HolisticDetector
+    from bodyfit.detect.config import load_detect_config
+    from bodyfit.detect.holistic import HolisticDetector
 
     size = chooser.net.image_size if chooser else config.model.image_size
     seen_in_training = {source.split("_")[0] for source in config.synthetic.train_backgrounds}  # the videos
@@ -210,7 +211,7 @@ def fitting_part(config: GenderConfig, chooser: GenderChooser | None, cases_per_
                  batch_size: int) -> dict:
     """PVE and shape error with the neutral, the true and (with a ``chooser``) the chosen model."""
     models = {gender: BodyModel("smplx", gender) for gender in ("neutral",) + CLASSES}
-    fit_config = load_config(REPO / "cfg" / "fit_smplx.yaml")
+    fit_config = load_config(config_path("fit_smplx"))
     bank = ModelBank({"smplx": fit_config})
     renderer = PersonRenderer({g: models[g] for g in CLASSES}, config, "heldout",
                               load_backgrounds(config.synthetic.heldout_backgrounds))

@@ -37,14 +37,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.accuracy import _number, fit_cases, summarize  # noqa: E402
-from bodymodels.layer import BodyModel  # noqa: E402
-from fileio.atomic import write_json, write_text_atomic  # noqa: E402
-from fileio.formats.config import load_formats_config  # noqa: E402
-from fileio.formats.skeletons import FORMAT_NAMES, SKELETONS, Skeleton, apply_weights  # noqa: E402
-from fileio.layout import BODY25_NAMES, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND  # noqa: E402
-from fitting.config import load_config  # noqa: E402
-from fitting.engine import ModelBank  # noqa: E402
-from motion.cases import RealisticCase, inside_image, make_cases, project_points  # noqa: E402
+from bodyfit.resources import config_path  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.fileio.atomic import write_json, write_text_atomic  # noqa: E402
+from bodyfit.fileio.formats.config import load_formats_config  # noqa: E402
+from bodyfit.fileio.formats.skeletons import FORMAT_NAMES, SKELETONS, Skeleton, apply_weights  # noqa: E402
+from bodyfit.fileio.keypoint_layout import BODY25_NAMES, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND  # noqa: E402
+from bodyfit.fitting.config import load_config  # noqa: E402
+from bodyfit.fitting.core import ModelBank  # noqa: E402
+from bodyfit.motion.cases import RealisticCase, inside_image, make_cases, project_points  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 COCO_HIPS = ("right_hip", "left_hip")  # anny's COCO labels, in BODY_25's order RHip, LHip
@@ -204,7 +205,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
+    parser.add_argument("--config", type=Path, default=config_path("fit_smplx"))
     parser.add_argument("--formats-config", type=Path, default=None, help="default cfg/keypoint_formats.yaml")
     parser.add_argument("--formats", nargs="+", choices=FORMAT_NAMES, default=list(FORMAT_NAMES))
     parser.add_argument("--variants", nargs="*", default=[], help="[label=]fmt:Joint=w,... runs with other weights")

@@ -35,14 +35,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.accuracy import fit_cases  # noqa: E402
-from bodymodels.layer import BodyModel, BodyParams  # noqa: E402
-from fileio.atomic import write_json, write_text_atomic  # noqa: E402
-from fitting.config import FitConfig, load_config  # noqa: E402
-from fitting.engine import ModelBank  # noqa: E402
-from fitting.tasks import build_task  # noqa: E402
-from motion.cases import RealisticCase, make_cases  # noqa: E402
-from quality.assess import FIGURES, FLAGGED_BELOW, FitBatch, QualityAssessor, flag_values, threshold_of  # noqa: E402
-from quality.config import QualityConfig, load_quality_config  # noqa: E402
+from bodyfit.resources import config_path  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel, BodyParams  # noqa: E402
+from bodyfit.fileio.atomic import write_json, write_text_atomic  # noqa: E402
+from bodyfit.fitting.config import FitConfig, load_config  # noqa: E402
+from bodyfit.fitting.core import ModelBank  # noqa: E402
+from bodyfit.fitting.tasks import build_task  # noqa: E402
+from bodyfit.motion.cases import RealisticCase, make_cases  # noqa: E402
+from bodyfit.quality.assess import FIGURES, FLAGGED_BELOW, FitBatch, QualityAssessor, flag_values, threshold_of  # noqa: E402
+from bodyfit.quality.config import QualityConfig, load_quality_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS = ("regressor", "rest")
@@ -231,7 +232,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--choose-seed", type=int, default=1, help="cases the thresholds are chosen on")
     parser.add_argument("--report-seed", type=int, default=0, help="cases the flags are judged on")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS))
-    parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
+    parser.add_argument("--config", type=Path, default=config_path("fit_smplx"))
     parser.add_argument("--quality", type=Path, default=None, help="quality thresholds (default cfg/quality.yaml)")
     parser.add_argument("--bad-pa-mm", type=float, default=150.0, help="a fit is also bad above this PA-MPJPE")
     parser.add_argument("--batch-size", type=int, default=64)

@@ -21,10 +21,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from bodymodels.layer import BodyModel
-from fileio.atomic import write_json, write_text_atomic
-from fileio.openpose_json import PersonKeypoints, write_openpose
-from motion.cases import make_cases
+from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.fileio.atomic import write_json, write_text_atomic
+from bodyfit.fileio.openpose_json import PersonKeypoints, write_openpose
+from bodyfit.motion.cases import make_cases
 
 REPO = Path(__file__).resolve().parents[1]
 

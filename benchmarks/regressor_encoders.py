@@ -19,8 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bodymodels.layer import BodyModel  # noqa: E402
-from regressor.training import load_train_config, synthetic_batches, train  # noqa: E402
+from bodyfit.resources import config_path  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.regressor.training import load_train_config, synthetic_batches, train  # noqa: E402
 from train_regressor import cached_people, real_samples  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     body = BodyModel()
     rows = {}
     for encoder in args.encoders:
-        config = load_train_config(REPO / "cfg" / "regressor.yaml", {
+        config = load_train_config(config_path("regressor"), {
             "model": {"encoder": encoder},
             "training": {"steps": args.steps, "batch_size": args.batch_size, "eval_every": args.steps}})
         data = config.data

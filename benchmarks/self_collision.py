@@ -31,18 +31,19 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fileio import layout  # noqa: E402
-from bodymodels.layer import BodyModel  # noqa: E402
-from collision.penalty import penetration_penalty  # noqa: E402
-from collision.search import find_collisions  # noqa: E402
-from collision.term import SelfCollision  # noqa: E402
-from fitting.camera import project  # noqa: E402
-from fitting.config import load_config  # noqa: E402
-from fitting.fitter import Fitter  # noqa: E402
-from fitting.metrics import mpjpe, pa_mpjpe, procrustes_align, reprojection_error  # noqa: E402
-from bodymodels.skeleton import SMPLX_JOINT  # noqa: E402
-from fitting.synthetic import CONTACT_POSES, case_targets, make_case, observe  # noqa: E402
-from priors.factory import make_body_pose_prior  # noqa: E402
+from bodyfit.resources import config_path  # noqa: E402
+from bodyfit.fileio import keypoint_layout  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.collision.penalty import penetration_penalty  # noqa: E402
+from bodyfit.collision.search import find_collisions  # noqa: E402
+from bodyfit.collision.term import SelfCollision  # noqa: E402
+from bodyfit.fitting.camera import project  # noqa: E402
+from bodyfit.fitting.config import load_config  # noqa: E402
+from bodyfit.fitting.fitter import Fitter  # noqa: E402
+from bodyfit.fitting.metrics import mpjpe, pa_mpjpe, procrustes_align, reprojection_error  # noqa: E402
+from bodyfit.bodymodels.skeleton import SMPLX_JOINT  # noqa: E402
+from bodyfit.fitting.synthetic import CONTACT_POSES, case_targets, make_case, observe  # noqa: E402
+from bodyfit.priors.factory import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SMPLIFYX_WEIGHTS = (0.0, 0.0, 0.0, 0.01, 1.0)
@@ -119,12 +120,12 @@ def fit_all(model, prior, config, cases, collision_term) -> dict[str, list[float
     rows = {"pairs": counts, "pa_mpjpe_mm": [], "mpjpe_mm": [], "pa_vertex_mm": [], "error_2d_px": [],
             "seconds": [seconds], "searches": [searches]}
     projected = project(output.keypoints, targets.intrinsics).numpy()
-    body = layout.BODY
+    body = keypoint_layout.BODY
     for i, case in enumerate(cases):
         fitted = output.keypoints[i].numpy()[body]
         true = case.keypoints_3d[body]
         rows["pa_mpjpe_mm"].append(1000 * pa_mpjpe(fitted, true))
-        rows["mpjpe_mm"].append(1000 * mpjpe(fitted, true, layout.OPENPOSE["MidHip"]))
+        rows["mpjpe_mm"].append(1000 * mpjpe(fitted, true, keypoint_layout.OPENPOSE["MidHip"]))
         aligned = procrustes_align(output.vertices[i].numpy().astype(np.float64), truth.vertices[i].numpy().astype(np.float64))
         rows["pa_vertex_mm"].append(1000 * float(np.linalg.norm(aligned - truth.vertices[i].numpy(), axis=1).mean()))
         rows["error_2d_px"].append(reprojection_error(projected[i][body], case.observed[body, :2],
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=16)
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
+    parser.add_argument("--config", type=Path, default=config_path("fit_smplx"))
     parser.add_argument("--weights", type=float, nargs=5, action="append", default=None,
                         help="collision weight per stage of a 'with' run (repeat for several runs; "
                              "default: the config's, or SMPLify-X's if the config has none)")

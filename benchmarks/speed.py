@@ -32,18 +32,19 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.synthetic import evaluate  # noqa: E402
-from fileio import layout  # noqa: E402
-from bodymodels.layer import BodyModel  # noqa: E402
-from fitting import batch_lbfgs as batch_module  # noqa: E402
-from fileio import atomic  # noqa: E402
-from fitting.camera import project  # noqa: E402
-from fitting.config import load_config  # noqa: E402
-from fitting.fitter import Fitter  # noqa: E402
-from fitting.initializers import FACING_CAMERA, rest_variables  # noqa: E402
-from fitting.objective import camera_terms, stage_terms  # noqa: E402
-from fitting.metrics import reprojection_error  # noqa: E402
-from fitting.synthetic import case_targets, make_case  # noqa: E402
-from priors.factory import make_body_pose_prior  # noqa: E402
+from bodyfit.resources import config_path  # noqa: E402
+from bodyfit.fileio import keypoint_layout  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.fitting import batch_lbfgs as batch_module  # noqa: E402
+from bodyfit.fileio import atomic  # noqa: E402
+from bodyfit.fitting.camera import project  # noqa: E402
+from bodyfit.fitting.config import load_config  # noqa: E402
+from bodyfit.fitting.fitter import Fitter  # noqa: E402
+from bodyfit.fitting.initializers import FACING_CAMERA, rest_variables  # noqa: E402
+from bodyfit.fitting.objective import camera_terms, stage_terms  # noqa: E402
+from bodyfit.fitting.metrics import reprojection_error  # noqa: E402
+from bodyfit.fitting.synthetic import case_targets, make_case  # noqa: E402
+from bodyfit.priors.factory import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,7 +90,7 @@ def fit_mode(model, prior, config, cases, batch_size: int) -> tuple[list[dict], 
             _, keypoints = model.keypoints(result.params)
         pixels = project(keypoints, targets.intrinsics).numpy()
         for row, case in enumerate(chunk):
-            body = layout.BODY
+            body = keypoint_layout.BODY
             rows.append({"seconds": seconds / len(chunk), **evaluate(keypoints[row].numpy(), case),
                          "error_2d_px": reprojection_error(pixels[row, body], case.observed[body, :2],
                                                            case.observed[body, 2], config.confidence_threshold)})
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cases", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64])
-    parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
+    parser.add_argument("--config", type=Path, default=config_path("fit_smplx"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-reference", action="store_true")

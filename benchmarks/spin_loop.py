@@ -23,17 +23,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.accuracy import comparison, fit_cases, summarize  # noqa: E402
-from bodymodels.layer import BodyModel  # noqa: E402
-from fileio.atomic import write_json  # noqa: E402
-from fileio.layout import BODY  # noqa: E402
-from fitting.config import load_config  # noqa: E402
-from fitting.engine import ModelBank  # noqa: E402
-from fitting.tasks import ModelKey  # noqa: E402
-from motion.cases import make_cases  # noqa: E402
-from regressor.checkpoint import load_regressor, resolve  # noqa: E402
-from regressor.image_data import ImageSample  # noqa: E402
-from regressor.training import Learner, load_train_config  # noqa: E402
-from spin.loop import in_loop_config, load_spin_config, run_spin  # noqa: E402
+from bodyfit.resources import config_path  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.fileio.atomic import write_json  # noqa: E402
+from bodyfit.fileio.keypoint_layout import BODY  # noqa: E402
+from bodyfit.fitting.config import load_config  # noqa: E402
+from bodyfit.fitting.core import ModelBank  # noqa: E402
+from bodyfit.fitting.tasks import ModelKey  # noqa: E402
+from bodyfit.motion.cases import make_cases  # noqa: E402
+from bodyfit.regressor.checkpoint import load_regressor, resolve  # noqa: E402
+from bodyfit.regressor.image_data import ImageSample  # noqa: E402
+from bodyfit.regressor.training import Learner, load_train_config  # noqa: E402
+from bodyfit.spin.loop import in_loop_config, load_spin_config, run_spin  # noqa: E402
 from train_regressor import real_samples  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def scored_runs(cases, checkpoint: Path, batch_size: int, label: str) -> dict[st
     """The regressor alone and the default regressor-started fit, with ``checkpoint``."""
     results = {}
     for name, overrides in (("regressor alone", {"regress_only": True}), ("fit from the regressor", {})):
-        config = load_config(REPO / "cfg" / "fit_smplx.yaml", {"init": "regressor", **overrides})
+        config = load_config(config_path("fit_smplx"), {"init": "regressor", **overrides})
         config = dataclasses.replace(config, regressor=dataclasses.replace(config.regressor, checkpoint=str(checkpoint)))
         rows, _ = fit_cases(cases, config, ModelBank({"smplx": config}), batch_size, "true", False)
         results[f"{name}, {label}"] = summarize(rows)
@@ -70,11 +71,11 @@ def main(argv: list[str] | None = None) -> None:
                                    case.case_id, 0))
     start = resolve(args.checkpoint)
     results = scored_runs(cases, start, args.batch_size, "before")
-    spin = load_spin_config(REPO / "cfg" / "spin.yaml", {"epochs": args.epochs} if args.epochs else None)
-    fit_config = load_config(REPO / "cfg" / "fit_smplx.yaml", {"init": "regressor"})
+    spin = load_spin_config(config_path("spin"), {"epochs": args.epochs} if args.epochs else None)
+    fit_config = load_config(config_path("fit_smplx"), {"init": "regressor"})
     fitter = ModelBank({"smplx": in_loop_config(fit_config, spin, "cfg/spin.yaml")}).fitter(ModelKey())
     regressor = load_regressor(start)
-    train_config = load_train_config(REPO / "cfg" / "regressor.yaml")
+    train_config = load_train_config(config_path("regressor"))
     train_config = dataclasses.replace(train_config, model=regressor.shape)
     learner = Learner(regressor, model, real_samples(), train_config, torch.device("cpu"))
     history = run_spin(samples, learner, fitter, spin, args.output, resume=False)  # a fresh loop

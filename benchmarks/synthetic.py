@@ -22,21 +22,22 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fileio import layout  # noqa: E402
-from bodymodels.layer import BodyModel  # noqa: E402
-from fitting.camera import project  # noqa: E402
-from fitting.config import load_config  # noqa: E402
-from fitting.fitter import Fitter  # noqa: E402
-from fitting.metrics import mpjpe, pa_mpjpe, reprojection_error  # noqa: E402
-from fitting.synthetic import case_targets, make_case  # noqa: E402
-from priors.factory import make_body_pose_prior  # noqa: E402
+from bodyfit.resources import config_path  # noqa: E402
+from bodyfit.fileio import keypoint_layout  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.fitting.camera import project  # noqa: E402
+from bodyfit.fitting.config import load_config  # noqa: E402
+from bodyfit.fitting.fitter import Fitter  # noqa: E402
+from bodyfit.fitting.metrics import mpjpe, pa_mpjpe, reprojection_error  # noqa: E402
+from bodyfit.fitting.synthetic import case_targets, make_case  # noqa: E402
+from bodyfit.priors.factory import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-MID_HIP = layout.OPENPOSE["MidHip"]
+MID_HIP = keypoint_layout.OPENPOSE["MidHip"]
 
 
 def evaluate(keypoints: np.ndarray, case) -> dict[str, float]:
-    body, truth = keypoints[layout.BODY], case.keypoints_3d[layout.BODY]
+    body, truth = keypoints[keypoint_layout.BODY], case.keypoints_3d[keypoint_layout.BODY]
     return {"mpjpe_mm": 1000 * mpjpe(body, truth, MID_HIP), "pa_mpjpe_mm": 1000 * pa_mpjpe(body, truth)}
 
 
@@ -48,7 +49,7 @@ def run_case(fitter: Fitter, model: BodyModel, case, config) -> dict:
     with torch.no_grad():
         _, keypoints = model.keypoints(result.params)
     projected = project(keypoints, targets.intrinsics)[0].numpy()
-    body = layout.BODY
+    body = keypoint_layout.BODY
     row = {"seconds": seconds, "yaw_deg": case.yaw_deg, "turned": bool(result.flipped[0]),
            **evaluate(keypoints[0].numpy(), case),
            "error_2d_px": reprojection_error(projected[body], case.observed[body, :2], case.observed[body, 2],
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
+    parser.add_argument("--config", type=Path, default=config_path("fit_smplx"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="also write every case's figures here")
     parser.add_argument("--priors", nargs="+", default=None,

@@ -22,25 +22,26 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fileio import layout  # noqa: E402
-from bodymodels.layer import BodyModel  # noqa: E402
-from fitting.camera import project  # noqa: E402
-from fitting.config import load_config  # noqa: E402
-from fitting.fitter import Fitter  # noqa: E402
-from fitting.initializers import FACING_CAMERA, rest_variables  # noqa: E402
-from fitting.metrics import mpjpe, pa_mpjpe, reprojection_error  # noqa: E402
-from fitting.synthetic import case_targets, make_case  # noqa: E402
-from priors.factory import make_body_pose_prior  # noqa: E402
+from bodyfit.resources import config_path  # noqa: E402
+from bodyfit.fileio import keypoint_layout  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.fitting.camera import project  # noqa: E402
+from bodyfit.fitting.config import load_config  # noqa: E402
+from bodyfit.fitting.fitter import Fitter  # noqa: E402
+from bodyfit.fitting.initializers import FACING_CAMERA, rest_variables  # noqa: E402
+from bodyfit.fitting.metrics import mpjpe, pa_mpjpe, reprojection_error  # noqa: E402
+from bodyfit.fitting.synthetic import case_targets, make_case  # noqa: E402
+from bodyfit.priors.factory import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-MID_HIP = layout.OPENPOSE["MidHip"]
+MID_HIP = keypoint_layout.OPENPOSE["MidHip"]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
+    parser.add_argument("--config", type=Path, default=config_path("fit_smplx"))
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     base = load_config(args.config, {"init": "rest"})  # SMPLify-X's schedule, which this measures
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         with torch.no_grad():
             _, keypoints = model.keypoints(result.params)
         projected = project(keypoints, targets.intrinsics).numpy()
-        body = layout.BODY
+        body = keypoint_layout.BODY
         pa = [1000 * pa_mpjpe(keypoints[i].numpy()[body], c.keypoints_3d[body]) for i, c in enumerate(cases)]
         mp = [1000 * mpjpe(keypoints[i].numpy()[body], c.keypoints_3d[body], MID_HIP) for i, c in enumerate(cases)]
         px = [reprojection_error(projected[i][body], c.observed[body, :2], c.observed[body, 2], config.confidence_threshold)

@@ -6,7 +6,7 @@ sequences made from the motion corpus's held-out clips.
 Sequences come from ``motion.sequences`` (one camera per sequence, per-frame jitter, slow
 drift, dropouts lasting a few frames, left-right swaps, detector-like confidences). Runs:
 ``regressor`` (the shipped regressor on each frame alone, no fit), ``per_frame`` (the default
-SMPL-X fit, ``fitting.engine.fit_tasks``, each frame its own task), ``sequence`` (the sequence
+SMPL-X fit, ``fitting.core.fit_tasks``, each frame its own task), ``sequence`` (the sequence
 fit of ``video.sequence_fit`` from the per-frame regressor), ``temporal`` (the temporal
 regressor alone) and ``sequence_temporal`` (the sequence fit from it). Every run gets the true
 focal length.
@@ -31,18 +31,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bodymodels.layer import BodyModel  # noqa: E402
-from fileio.atomic import write_json, write_text_atomic  # noqa: E402
-from fileio.layout import BODY, OPENPOSE  # noqa: E402
-from fitting.config import FitConfig, load_config  # noqa: E402
-from fitting.engine import ModelBank, fit_tasks  # noqa: E402
-from fitting.tasks import build_task  # noqa: E402
-from quality.config import QualityConfig  # noqa: E402
-from motion.sequences import SequenceCase, SequenceDistribution, make_sequences  # noqa: E402
-from video.config import load_video_config  # noqa: E402
-from video.metrics import acceleration, acceleration_error, per_frame_errors  # noqa: E402
-from video.sequence_fit import TrackObservations, fit_sequences  # noqa: E402
-from video.starts import make_starts  # noqa: E402
+from bodyfit.resources import config_path  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.fileio.atomic import write_json, write_text_atomic  # noqa: E402
+from bodyfit.fileio.keypoint_layout import BODY, OPENPOSE  # noqa: E402
+from bodyfit.fitting.config import FitConfig, load_config  # noqa: E402
+from bodyfit.fitting.core import ModelBank, fit_tasks  # noqa: E402
+from bodyfit.fitting.tasks import build_task  # noqa: E402
+from bodyfit.quality.config import QualityConfig  # noqa: E402
+from bodyfit.motion.sequences import SequenceCase, SequenceDistribution, make_sequences  # noqa: E402
+from bodyfit.video.config import load_video_config  # noqa: E402
+from bodyfit.video.metrics import acceleration, acceleration_error, per_frame_errors  # noqa: E402
+from bodyfit.video.sequence_fit import TrackObservations, fit_sequences  # noqa: E402
+from bodyfit.video.starts import make_starts  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MID_HIP = OPENPOSE["MidHip"]
@@ -94,7 +95,7 @@ def run_sequence(cases: list[SequenceCase], model: BodyModel, video_config, star
 
 def run_starts_only(cases: list[SequenceCase], model: BodyModel, video_config, start: str) -> tuple[list[np.ndarray], float]:
     """The starts themselves (regressor or temporal regressor per frame), no fit."""
-    from regressor.body import body_points
+    from bodyfit.regressor.body import body_points
     fit_config = video_config.sequence_fit
     began = time.perf_counter()
     tracks = [track_of(case, index) for index, case in enumerate(cases)]
@@ -144,8 +145,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sequences", type=int, default=12)
     parser.add_argument("--length", type=int, default=60, help="frames per sequence (30 fps)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--config", type=Path, default=REPO / "cfg" / "fit_smplx.yaml")
-    parser.add_argument("--video-config", type=Path, default=REPO / "cfg" / "video.yaml")
+    parser.add_argument("--config", type=Path, default=config_path("fit_smplx"))
+    parser.add_argument("--video-config", type=Path, default=config_path("video"))
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=["regressor", "per_frame", "sequence"])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)

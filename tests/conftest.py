@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import yaml
 
-from bodymodels.layer import BodyModel
+from bodyfit.resources import config_path, model_path
+from bodyfit.bodymodels.layer import BodyModel
 
 REPO = Path(__file__).resolve().parents[1]
-OPEN_FOLDER = REPO / "models" / "open"
+OPEN_FOLDER = model_path("open")
 # The fitting tests' bounds were measured with the first shipped VPoser: they test the fitter,
 # so they keep that prior; the default prior is judged by benchmarks/accuracy.py.
 CALIBRATED_VPOSER = str(REPO / "models" / "vposer" / "open_deepmimic")
@@ -39,8 +40,8 @@ def untrained_regressor(tmp_path_factory) -> Path:
     """A small untrained regressor's checkpoint: its outputs are a valid, arbitrary start."""
     import torch
 
-    from regressor.checkpoint import save_checkpoint
-    from regressor.model import Regressor, RegressorShape
+    from bodyfit.regressor.checkpoint import save_checkpoint
+    from bodyfit.regressor.model import Regressor, RegressorShape
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("regressor") / "regressor.pt"
@@ -108,7 +109,7 @@ def open_model_as(model_type: str) -> dict[str, np.ndarray]:
     into one hand joint per side (placed at the middle finger's base). Anatomically a body, so
     fits on it behave as on real files (smplx's vertex ids for SMPL's extra keypoints land on
     other points of this mesh than on SMPL's: consistent, not anatomical)."""
-    from bodymodels.skeleton import SMPLX_JOINT
+    from bodyfit.bodymodels.skeleton import SMPLX_JOINT
 
     with np.load(OPEN_FOLDER / "smplx" / "SMPLX_NEUTRAL.npz", allow_pickle=False) as data:
         source = {key: data[key] for key in data.files}
@@ -157,7 +158,7 @@ def open_body_folder(tmp_path_factory) -> Path:
 def quick_config(tmp_path_factory) -> Path:
     """The SMPL-X schedule with its iterations cut (the same stages, as a config file: the
     schedule is data), for tests of plumbing rather than of fitting."""
-    data = yaml.safe_load((REPO / "cfg" / "fit_smplx.yaml").read_text())
+    data = yaml.safe_load((config_path("fit_smplx")).read_text())
     data["stage_defaults"].update(max_outer=2, lbfgs_max_iter=6)
     data["camera"].update(max_outer=2, lbfgs_max_iter=6, batched_max_iterations=6)
     for stage in data["stages"]:

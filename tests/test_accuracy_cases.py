@@ -12,10 +12,11 @@ import pytest
 import torch
 
 from benchmarks.accuracy import case_metrics, error_2d_px, is_catastrophic
-from fileio.layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND
-from motion.cases import BENT_DEG, CaseDistribution, camera_rotation, load_pose_pool, make_cases
-from fitting.tasks import ModelKey, PersonFit
-from motion.corpus import load_corpus, mirror_body_pose
+from bodyfit.resources import config_path
+from bodyfit.fileio.keypoint_layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND
+from bodyfit.motion.cases import BENT_DEG, CaseDistribution, camera_rotation, load_pose_pool, make_cases
+from bodyfit.fitting.tasks import ModelKey, PersonFit
+from bodyfit.motion.corpus import load_corpus, mirror_body_pose
 
 DIST = CaseDistribution(truncated_share=0.3, bent_share=0.3)
 
@@ -195,11 +196,11 @@ def test_distribution_is_frozen_data():
 
 def test_a_case_can_start_a_fit_from_its_truth(cases):
     """The benchmark's oracle start: every case's true parameters are a valid task start."""
-    from fitting.config import load_config
-    from fitting.tasks import build_task
+    from bodyfit.fitting.config import load_config
+    from bodyfit.fitting.tasks import build_task
     from tests.conftest import REPO
 
-    config = load_config(REPO / "cfg" / "fit_smplx.yaml")
+    config = load_config(config_path("fit_smplx"))
     for case in cases[:4]:
         task, reason = build_task(case.observed, case.intrinsics, case.image_size, config, case.case_id, 0,
                                   initial=case.initial_params())

@@ -8,14 +8,15 @@ import pytest
 import roma
 import torch
 
-from fileio import layout
-from bodymodels.layer import BodyModel
-from fitting.batch_lbfgs import batch_lbfgs
-from fitting.config import load_config
-from fitting.fitter import Fitter
-from fitting.objective import Targets
-from fitting.synthetic import case_targets, make_case
-from priors.factory import make_body_pose_prior
+from bodyfit.resources import config_path
+from bodyfit.fileio import keypoint_layout
+from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.fitting.batch_lbfgs import batch_lbfgs
+from bodyfit.fitting.config import load_config
+from bodyfit.fitting.fitter import Fitter
+from bodyfit.fitting.objective import Targets
+from bodyfit.fitting.synthetic import case_targets, make_case
+from bodyfit.priors.factory import make_body_pose_prior
 from tests.conftest import CALIBRATED_VPOSER, REPO, REST, randomize, synthetic_model_arrays
 
 
@@ -62,7 +63,7 @@ def test_line_search_ladder_finds_a_far_step_in_fewer_evaluations():
     ladder tries 8 steps per batched evaluation. Both must end at a Wolfe point of every
     row (the rows differ in how far off they are), and the objective sees each row's
     trials as repeated rows."""
-    from fitting.batch_lbfgs import _wolfe_search
+    from bodyfit.fitting.batch_lbfgs import _wolfe_search
 
     scale = torch.tensor([1.0, 1e3, 3e3], dtype=torch.float64)
     seen_rows = []
@@ -110,7 +111,7 @@ def test_keypoint_forward_matches_full_forward(tmp_path, model_type):
     vertices, _ = model.mesh_and_keypoints(blank, rotations)
     assert torch.allclose(vertices, full.vertices, atol=1e-5)
     # only some keypoints (a stage that weighs no fingers or no face): the same values there, zero elsewhere
-    for group in (layout.BODY, layout.LEFT_HAND, slice(layout.FACE.start, None), [2, 5, 9, 12]):
+    for group in (keypoint_layout.BODY, keypoint_layout.LEFT_HAND, slice(keypoint_layout.FACE.start, None), [2, 5, 9, 12]):
         wanted = torch.zeros(model.num_keypoints, dtype=torch.bool)
         wanted[group] = True
         selected = model.selected_keypoints(blank, wanted, rotations)
@@ -126,7 +127,7 @@ def test_keypoint_forward_matches_on_the_open_model(open_model):
     vertices, _ = open_model.mesh_and_keypoints(params)
     assert (vertices - full.vertices).abs().max() < 1e-5
     body = torch.zeros(open_model.num_keypoints, dtype=torch.bool)
-    body[layout.BODY] = True
+    body[keypoint_layout.BODY] = True
     selected = open_model.selected_keypoints(params, body)
     assert (selected[:, body] - full.keypoints[:, body]).abs().max() < 1e-5 and not selected[:, ~body].any()
     # the body's points need neither the fingers nor the face: a shorter chain, fewer vertices
@@ -147,10 +148,10 @@ def test_batched_fit_agrees_with_one_at_a_time(open_model):
     cases: the same 8 cases fitted as one batch and one at a time (a quarter of the default
     budgets, to keep the test short) reach median PA-MPJPE within 10 mm and median 2D error
     within 1 px of each other."""
-    from fitting.camera import project
-    from fitting.metrics import pa_mpjpe, reprojection_error
+    from bodyfit.fitting.camera import project
+    from bodyfit.fitting.metrics import pa_mpjpe, reprojection_error
 
-    base = load_config(REPO / "cfg" / "fit_smplx.yaml", REST)
+    base = load_config(config_path("fit_smplx"), REST)
     config = dataclasses.replace(
         base, optimizer="batched_lbfgs",
         camera=dataclasses.replace(base.camera, batched_max_iterations=15),

@@ -12,9 +12,9 @@ import pytest
 import smplx
 import torch
 
-from bodymodels.files import ModelFileError, find_model_file, read_model_file
-from bodymodels.layer import BodyModel, BodyParams
-from fileio.layout import OPENPOSE
+from bodyfit.bodymodels.files import ModelFileError, find_model_file, read_model_file
+from bodyfit.bodymodels.layer import BodyModel, BodyParams
+from bodyfit.fileio.keypoint_layout import OPENPOSE
 from tests.conftest import OPEN_FOLDER, randomize, synthetic_model_arrays
 
 

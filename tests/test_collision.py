@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from bodymodels.layer import BodyModel
-from bodymodels.skeleton import SMPLX_JOINT, SMPLX_JOINT_NAMES, SMPLX_PARENTS
-from collision.config import CollisionConfig
-from collision.penalty import penetration_penalty
-from collision.search import PairRules, find_collisions, triangles_intersect
-from collision.segmentation import allowed_part_pairs, face_parts
-from collision.term import SelfCollision, model_pair_rules
+from bodyfit.resources import config_path
+from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.bodymodels.skeleton import SMPLX_JOINT, SMPLX_JOINT_NAMES, SMPLX_PARENTS
+from bodyfit.collision.config import CollisionConfig
+from bodyfit.collision.penalty import penetration_penalty
+from bodyfit.collision.search import PairRules, find_collisions, triangles_intersect
+from bodyfit.collision.segmentation import allowed_part_pairs, face_parts
+from bodyfit.collision.term import SelfCollision, model_pair_rules
 
 CONFIG = CollisionConfig()
 UNIT_TRIANGLE = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
@@ -166,13 +167,13 @@ def test_rules_for_other_model_types(synthetic_folder, model_type):
 
 @pytest.mark.slow
 def test_fit_with_the_term_leaves_fewer_intersections(open_model):
-    from fitting.config import load_config
-    from fitting.fitter import Fitter
-    from fitting.synthetic import case_targets, make_case
-    from priors.factory import make_body_pose_prior
+    from bodyfit.fitting.config import load_config
+    from bodyfit.fitting.fitter import Fitter
+    from bodyfit.fitting.synthetic import case_targets, make_case
+    from bodyfit.priors.factory import make_body_pose_prior
     from tests.conftest import CALIBRATED_VPOSER, REPO, REST
 
-    config = load_config(REPO / "cfg" / "fit_smplx.yaml", REST)
+    config = load_config(config_path("fit_smplx"), REST)
     assert [s.collision for s in config.stages] == [0.0, 0.0, 0.0, 0.01, 1.0]
     # a quarter of each stage's iteration budget keeps the test short
     config = dataclasses.replace(config, stages=tuple(

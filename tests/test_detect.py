@@ -11,14 +11,15 @@ import sys
 import numpy as np
 import pytest
 
-from fileio.layout import BODY25_NAMES, OPENPOSE
-from detect import mediapipe_map
-from detect.config import DetectConfig, load_detect_config
-from detect.counting import VisiblePerson, match_people, read_people_counts
-from detect.crops import head_window
-from detect.holistic import Crop, grow, overlap_fraction, paint, square_crop
-from detect.landmarks import Landmarks, head_box, same_person
-from detect.proposals import Proposal, box_iou, face_person_box, non_max_suppression, tile_windows
+from bodyfit.resources import config_path
+from bodyfit.fileio.keypoint_layout import BODY25_NAMES, OPENPOSE
+from bodyfit.detect import mediapipe_map
+from bodyfit.detect.config import DetectConfig, load_detect_config
+from bodyfit.detect.counting import VisiblePerson, match_people, read_people_counts
+from bodyfit.detect.crops import head_window
+from bodyfit.detect.holistic import Crop, grow, overlap_fraction, paint, square_crop
+from bodyfit.detect.landmarks import Landmarks, head_box, same_person
+from bodyfit.detect.proposals import Proposal, box_iou, face_person_box, non_max_suppression, tile_windows
 
 from tests.conftest import REPO
 
@@ -119,7 +120,7 @@ def test_boxes_paint_and_overlap():
 def detector():
     """The detector with cfg/detect.yaml, models loaded once for this module."""
     pytest.importorskip("mediapipe")
-    from detect.holistic import HolisticDetector
+    from bodyfit.detect.holistic import HolisticDetector
 
     with HolisticDetector(load_detect_config()) as loaded:
         yield loaded
@@ -127,7 +128,7 @@ def detector():
 
 @pytest.fixture(scope="module")
 def detections(detector):
-    from fileio.images import read_image
+    from bodyfit.fileio.images import read_image
 
     return {path.name: (read_image(path), detector.detect(read_image(path))) for path in sorted(PHOTOS.glob("*.jpg"))}
 
@@ -203,7 +204,7 @@ GROUP_PHOTOS = ("pilots.jpg", "vtest_600.jpg")
 
 @pytest.fixture(scope="module")
 def group_detections(detector):
-    from fileio.images import read_image
+    from bodyfit.fileio.images import read_image
 
     return {name: detector.detect(read_image(GROUPS / name)) for name in GROUP_PHOTOS}
 
@@ -236,8 +237,8 @@ def test_masking_finder_is_still_selectable():
     pytest.importorskip("mediapipe")
     from dataclasses import replace
 
-    from detect.holistic import HolisticDetector
-    from fileio.images import read_image
+    from bodyfit.detect.holistic import HolisticDetector
+    from bodyfit.fileio.images import read_image
 
     with HolisticDetector(replace(load_detect_config(), finder="masking")) as detector:
         assert detector.finder._models is None
@@ -254,7 +255,7 @@ def test_tiny_and_thin_images_find_nobody_without_crashing(detector):
 def test_a_detector_failure_fails_one_image_not_the_folder(tmp_path, monkeypatch):
     from PIL import Image
 
-    from detect import folder
+    from bodyfit.detect import folder
 
     class Failing:
         """Stands in for the detector: raises on the image painted red, finds nobody elsewhere."""
@@ -305,14 +306,14 @@ def test_detect_command_reports_and_resumes(tmp_path):
     Image.new("RGB", (320, 240), (90, 140, 200)).save(images / "sky.png")
     (images / "broken.jpg").write_bytes(b"not an image")
     out = tmp_path / "keypoints"
-    result = run("-m", "detect", "--images", str(images), "--output", str(out), "--draw", str(tmp_path / "draw"))
+    result = run("-m", "bodyfit", "detect", "--images", str(images), "--output", str(out), "--draw", str(tmp_path / "draw"))
     assert result.returncode == 1, result.stderr  # the broken image
     assert "broken.jpg" in result.stderr and "sky.png: nobody found" in result.stderr
     people = json.loads((out / "footballer_keypoints.json").read_text())["people"]
     assert len(people) == 1 and len(people[0]["pose_keypoints_2d"]) == 75
     assert json.loads((out / "sky_keypoints.json").read_text())["people"] == []
     assert (tmp_path / "draw" / "footballer.png").is_file()
-    again = run("-m", "detect", "--images", str(images), "--output", str(out))
+    again = run("-m", "bodyfit", "detect", "--images", str(images), "--output", str(out))
     assert again.returncode == 1 and "2 already done" in again.stderr  # only the broken image is retried
 
 
@@ -441,7 +442,7 @@ def test_people_counts_and_config_errors_name_the_file(tmp_path):
     bad.write_text('{"photos": {"a.jpg": {"people": [{"box": [1, 2, 3], "view": "full_body", "edge": false}]}}}')
     with pytest.raises(ValueError, match=r"people.json: a.jpg person 0"):
         read_people_counts(bad)
-    text = (REPO / "cfg" / "detect.yaml").read_text()
+    text = (config_path("detect")).read_text()
     assert load_detect_config().finder == "proposals"
     for wrong, message in (("finder: proposals", "finder: tiles"), ("face_levels: [1, 2, 3]", "face_levels: [0]"),
                            ("hog: true", "hog: true\nhog_thresold: 1")):

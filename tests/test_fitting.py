@@ -9,21 +9,22 @@ import pytest
 import roma
 import torch
 
-from fileio.intrinsics import default_focal, focal_from_exif, resolve_intrinsics
-from fitting.camera import least_squares_translation, project
-from fitting.config import StageConfig, load_config, parse_config
-from fitting.fitter import Fitter
-from fitting.initializers import FACING_AWAY, FACING_CAMERA, needs_flip, rest_variables
-from fitting.losses import gmof, reprojection_term
-from fitting.metrics import mpjpe, pa_mpjpe, procrustes_align
-from fitting.objective import Targets, stage_terms
-from fitting.optimize import lbfgs_minimize
-from fitting.synthetic import case_targets, make_case
-from priors.factory import make_body_pose_prior
-from priors.simple import bending_prior, bending_prior_from_rotations
+from bodyfit.resources import config_path
+from bodyfit.fileio.intrinsics import default_focal, focal_from_exif, resolve_intrinsics
+from bodyfit.fitting.camera import least_squares_translation, project
+from bodyfit.fitting.config import StageConfig, load_config, parse_config
+from bodyfit.fitting.fitter import Fitter
+from bodyfit.fitting.initializers import FACING_AWAY, FACING_CAMERA, needs_flip, rest_variables
+from bodyfit.fitting.losses import gmof, reprojection_term
+from bodyfit.fitting.metrics import mpjpe, pa_mpjpe, procrustes_align
+from bodyfit.fitting.objective import Targets, stage_terms
+from bodyfit.fitting.lbfgs_steps import lbfgs_minimize
+from bodyfit.fitting.synthetic import case_targets, make_case
+from bodyfit.priors.factory import make_body_pose_prior
+from bodyfit.priors.simple import bending_prior, bending_prior_from_rotations
 from tests.conftest import CALIBRATED_VPOSER, REPO, REST
 
-CONFIG = REPO / "cfg" / "fit_smplx.yaml"
+CONFIG = config_path("fit_smplx")
 
 
 def targets_of(case, config) -> Targets:

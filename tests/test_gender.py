@@ -14,22 +14,23 @@ from PIL import Image
 
 import fit
 import train_gender
-from fileio.images import read_image
-from fileio.layout import FACE, OPENPOSE
-from gender.augment import augment
-from gender.choose import GenderChooser, decide
-from gender.config import load_gender_config
-from gender.crops import SquareBox, crop_intrinsics, cut_crop, person_box
-from gender.data import heldout_rows, read_labelled
-from gender.face import FaceGenderModel, FaceModelUnavailable, face_box
-from gender.network import GenderNet, as_float_images, load_checkpoint, save_checkpoint
-from gender.rules import neutral_reason
-from gender.training import train_classifier
+from bodyfit.resources import package_path
+from bodyfit.fileio.images import read_image
+from bodyfit.fileio.keypoint_layout import FACE, OPENPOSE
+from bodyfit.gender.augment import augment
+from bodyfit.gender.choose import GenderChooser, decide
+from bodyfit.gender.config import load_gender_config
+from bodyfit.gender.crops import SquareBox, crop_intrinsics, cut_crop, person_box
+from bodyfit.gender.data import heldout_rows, read_labelled
+from bodyfit.gender.face import FaceGenderModel, FaceModelUnavailable, face_box
+from bodyfit.gender.network import GenderNet, as_float_images, load_checkpoint, save_checkpoint
+from bodyfit.gender.rules import neutral_reason
+from bodyfit.gender.training import train_classifier
 from tests.conftest import REPO
 from tests.test_fit_cli import make_folder, run
 
 CONFIG = load_gender_config()
-REPO_CFG = REPO / "cfg"
+REPO_CFG = package_path("cfg")
 
 
 def standing_person(height_px: float = 400.0, confidence: float = 0.9) -> np.ndarray:
@@ -193,8 +194,8 @@ def test_train_gender_script_on_a_labelled_folder(tmp_path):
 
 
 def test_synthetic_people_are_rendered_with_labels(open_model):
-    from bodymodels.layer import BodyModel
-    from gender.synthetic import REGIONS, PersonRenderer, load_backgrounds, vertex_regions
+    from bodyfit.bodymodels.layer import BodyModel
+    from bodyfit.gender.synthetic import REGIONS, PersonRenderer, load_backgrounds, vertex_regions
 
     regions = vertex_regions(open_model)
     assert set(np.unique(regions)) == set(range(len(REGIONS)))
@@ -252,7 +253,7 @@ def test_video_refuses_gender_auto(tmp_path):
 
 
 def test_outfit_cues_follow_the_configured_rates():
-    from gender.synthetic import REGIONS, draw_outfit
+    from bodyfit.gender.synthetic import REGIONS, draw_outfit
 
     config = load_gender_config(overrides={"synthetic": {"long_hair": {"female": 1.0, "male": 0.0}, "hair_share": 1.0,
                                                          "dress": {"female": 0.0, "male": 0.0},
@@ -282,8 +283,8 @@ def test_outfit_cues_follow_the_configured_rates():
 def test_long_hair_and_skirt_meshes_follow_the_body(open_model):
     from scipy.spatial.transform import Rotation
 
-    from bodymodels.skeleton import SMPLX_JOINT
-    from gender.synthetic import HeadFrame, grid_faces, long_hair_mesh, skirt_mesh
+    from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+    from bodyfit.gender.synthetic import HeadFrame, grid_faces, long_hair_mesh, skirt_mesh
 
     def rest_angle(points, centre):  # degrees from straight ahead (+z), 180 straight behind
         middle = points.mean(axis=0) - centre
@@ -322,16 +323,16 @@ class FixedChooser:
         self.genders, self.calls = genders, []
 
     def choose(self, image, people):
-        from gender.choose import GenderChoice
+        from bodyfit.gender.choose import GenderChoice
         self.calls.append(len(people))
         return [GenderChoice(gender, 0.5, 0.5) for gender in self.genders[:len(people)]]
 
 
 def test_prepare_keeps_each_choice_with_its_person(tmp_path):
-    from fileio.openpose_json import match_images
-    from fitting.config import load_config
-    from fitting.tasks import ModelKey
-    from pipeline.prepare import prepare_image
+    from bodyfit.fileio.openpose_json import match_images
+    from bodyfit.fitting.config import load_config
+    from bodyfit.fitting.tasks import ModelKey
+    from bodyfit.pipeline.prepare import prepare_image
 
     images, keypoints = make_folder(tmp_path, ["two_people"])
     (item,) = match_images(images, keypoints)
@@ -357,7 +358,7 @@ def fake_imagenet_features(path):
 
 
 def test_teacher_guides_the_student_and_bad_files_are_refused(tmp_path):
-    from gender.teacher import Distiller, TeacherNet, load_imagenet_features
+    from bodyfit.gender.teacher import Distiller, TeacherNet, load_imagenet_features
     from tools.fetch_teacher import extract
 
     colour_crops(tmp_path / "crops", 8)
@@ -408,7 +409,7 @@ def test_teacher_guides_the_student_and_bad_files_are_refused(tmp_path):
 
 
 def test_distillation_terms_vanish_when_the_student_matches():
-    from gender.teacher import hint_term, soft_label_term
+    from bodyfit.gender.teacher import hint_term, soft_label_term
 
     torch.manual_seed(0)
     logits = torch.randn(6, 2)

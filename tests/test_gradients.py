@@ -8,21 +8,22 @@ import numpy as np
 import roma
 import torch
 
-from bodymodels.keypoint_forward import KinematicChain
-from collision.penalty import penetration_penalty
-from collision.search import TrianglePairs
-from fitting.camera import project
-from fitting.config import load_config
-from fitting.initializers import FACING_CAMERA, rest_variables
-from fitting.losses import reprojection_term
-from fitting.objective import camera_terms, stage_terms
-from fitting.synthetic import case_targets, make_case
-from priors.factory import make_body_pose_prior
+from bodyfit.resources import config_path
+from bodyfit.bodymodels.keypoint_forward import KinematicChain
+from bodyfit.collision.penalty import penetration_penalty
+from bodyfit.collision.search import TrianglePairs
+from bodyfit.fitting.camera import project
+from bodyfit.fitting.config import load_config
+from bodyfit.fitting.initializers import FACING_CAMERA, rest_variables
+from bodyfit.fitting.losses import reprojection_term
+from bodyfit.fitting.objective import camera_terms, stage_terms
+from bodyfit.fitting.synthetic import case_targets, make_case
+from bodyfit.priors.factory import make_body_pose_prior
 from tests.conftest import REPO, REST
 
 
 def test_each_rows_loss_and_gradient_depend_on_that_row_alone(open_model):
-    config = load_config(REPO / "cfg" / "fit_smplx.yaml", REST)
+    config = load_config(config_path("fit_smplx"), REST)
     prior = make_body_pose_prior(config.body_pose_prior, config.vposer)
     cases = [make_case(open_model, np.random.default_rng([11, k])) for k in range(4)]
     targets = case_targets(cases, config)

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 import fit
-from fileio.formats.config import KeypointFormatsConfig, load_formats_config
-from fileio.formats.source import open_keypoints, openpose_votes
-from fileio.layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND
-from fileio.openpose_json import KeypointFileError, match_images, read_openpose
+from bodyfit.fileio.formats.config import KeypointFormatsConfig, load_formats_config
+from bodyfit.fileio.formats.source import open_keypoints, openpose_votes
+from bodyfit.fileio.keypoint_layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND
+from bodyfit.fileio.openpose_json import KeypointFileError, match_images, read_openpose
 from tests.conftest import REPO
 
 DATA = REPO / "tests" / "data" / "keypoint_formats"

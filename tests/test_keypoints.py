@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from fileio.openpose_json import KeypointFileError, PersonKeypoints, match_images, read_openpose, write_openpose
+from bodyfit.fileio.openpose_json import KeypointFileError, PersonKeypoints, match_images, read_openpose, write_openpose
 
 
 def person(seed: int) -> PersonKeypoints:

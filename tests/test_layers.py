@@ -9,7 +9,9 @@ import ast
 from tests.conftest import REPO
 
 # Lower layers never import higher ones; packages of one layer do not import each other.
+# Names are subpackages (or modules) of ``bodyfit``; ``__init__`` is the package itself.
 LAYERS: tuple[tuple[str, ...], ...] = (
+    ("resources", "__init__"),
     ("fileio",),
     ("bodymodels", "rendering", "vposer"),
     ("priors", "collision", "detect", "motion"),
@@ -17,9 +19,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("fitting",),
     ("pipeline",),
     ("spin", "report", "video"),
+    ("api",),
+    ("cli",),
+    ("__main__",),
 )
 PACKAGES = {name: rank for rank, layer in enumerate(LAYERS) for name in layer}
 TOP_LEVEL = ("benchmarks", "tools", "tests")  # above every package, with the scripts (fit.py, ...)
+PACKAGE = REPO / "bodyfit"
 
 
 def module_name(path) -> str:
@@ -28,8 +34,8 @@ def module_name(path) -> str:
 
 
 def project_modules() -> dict[str, object]:
-    roots = list(PACKAGES) + list(TOP_LEVEL)
-    paths = [p for root in roots for p in (REPO / root).rglob("*.py")] + list(REPO.glob("*.py"))
+    paths = list(PACKAGE.rglob("*.py")) + [p for root in TOP_LEVEL for p in (REPO / root).rglob("*.py")]
+    paths += list(REPO.glob("*.py"))
     return {module_name(p): p for p in paths}
 
 
@@ -76,7 +82,11 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def package_of(module: str) -> str:
-    return module.split(".")[0]
+    """``bodyfit.fitting.core`` -> ``fitting``; ``bodyfit`` -> ``__init__``; ``tools.bvh`` -> ``tools``."""
+    parts = module.split(".")
+    if parts[0] != "bodyfit":
+        return parts[0]
+    return parts[1] if len(parts) > 1 else "__init__"
 
 
 def test_cycle_finder_finds_a_planted_cycle():
@@ -113,10 +123,15 @@ def upward_imports(graph: dict[str, set[str]]) -> list[str]:
 
 
 def test_layer_check_finds_planted_violations():
-    assert upward_imports({"fileio.images": {"fitting.tasks"}, "fitting.engine": {"fileio.images"}}) == [
-        "fileio.images -> fitting.tasks"]
-    assert upward_imports({"priors.factory": {"collision.term"}}) == ["priors.factory -> collision.term"]
-    assert upward_imports({"pipeline.folder": {"benchmarks.speed"}}) == ["pipeline.folder -> benchmarks.speed"]
+    assert upward_imports({"bodyfit.fileio.images": {"bodyfit.fitting.tasks"},
+                           "bodyfit.fitting.core": {"bodyfit.fileio.images"}}) == [
+        "bodyfit.fileio.images -> bodyfit.fitting.tasks"]
+    assert upward_imports({"bodyfit.priors.factory": {"bodyfit.collision.term"}}) == [
+        "bodyfit.priors.factory -> bodyfit.collision.term"]
+    assert upward_imports({"bodyfit.pipeline.folder": {"benchmarks.speed"}}) == [
+        "bodyfit.pipeline.folder -> benchmarks.speed"]
+    assert upward_imports({"bodyfit.resources": {"bodyfit.fileio.atomic"}}) == [
+        "bodyfit.resources -> bodyfit.fileio.atomic"]
 
 
 def test_layers_point_down():
@@ -125,12 +140,21 @@ def test_layers_point_down():
 
 def test_every_python_folder_is_in_a_layer():
     """A new package must be placed in ``LAYERS`` (or listed with the top-level folders)."""
-    folders = {path.relative_to(REPO).parts[0] for path in REPO.glob("*/**/*.py")}
-    unplaced = {f for f in folders if not f.startswith(".")} - set(PACKAGES) - set(TOP_LEVEL)
-    assert not unplaced
+    inside = {package_of(module_name(path)) for path in PACKAGE.rglob("*.py")}
+    outside = {path.relative_to(REPO).parts[0] for path in REPO.glob("*/**/*.py")} - {"bodyfit"}
+    assert not inside - set(PACKAGES)
+    assert not {f for f in outside if not f.startswith(".")} - set(TOP_LEVEL)
 
 
-def test_the_bottom_layer_imports_nothing_of_bodyfit():
+def test_the_bottom_layers_import_nothing_above_them():
     graph = import_graph()
-    outside = {t for m, ts in graph.items() if package_of(m) == "fileio" for t in ts if package_of(t) != "fileio"}
-    assert not outside
+    below_fileio = {"fileio", "resources"}
+    assert not {t for m, ts in graph.items() if package_of(m) == "fileio" for t in ts if package_of(t) not in below_fileio}
+    assert not {t for m, ts in graph.items() if package_of(m) == "resources" for t in ts}
+
+
+def test_the_library_never_imports_the_checkout():
+    """Nothing inside the installed package reaches the repository's tools, benchmarks or tests."""
+    graph = import_graph()
+    assert not {f"{m} -> {t}" for m, ts in graph.items() if m.startswith("bodyfit") for t in ts
+                if not t.startswith("bodyfit")}

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from bodymodels.skeleton import SMPL_BODY_JOINT_NAMES, SMPLX_PARENTS
-from motion.augment import FLEXION_LIMITS, KINDS, LOWER_COLUMNS, UPPER_COLUMNS, add_flexion, recombine, sample_flexion
-from motion.corpus import is_widened, load_clip, load_corpus, mirror_body_pose, mirror_trans, read_index
-from motion.resample import resample_axis_angle, resample_times
+from bodyfit.bodymodels.skeleton import SMPL_BODY_JOINT_NAMES, SMPLX_PARENTS
+from bodyfit.motion.augment import FLEXION_LIMITS, KINDS, LOWER_COLUMNS, UPPER_COLUMNS, add_flexion, recombine, sample_flexion
+from bodyfit.motion.corpus import is_widened, load_clip, load_corpus, mirror_body_pose, mirror_trans, read_index
+from bodyfit.motion.resample import resample_axis_angle, resample_times
 from tools import retarget_error as errors
 from tools.bvh import BvhError, forward_kinematics, local_transforms, parse_bvh
 from tools.bvh_retarget import rotation_between
 from tools.bvh_skeletons import SMPLX_BONE_CHILD, JointSource, SkeletonMap
 from tools.bvh_to_smplx import SmplxReference, convert_bvh
-from vposer.data import _MIRROR_PAIRS, read_clip
+from bodyfit.vposer.data import _MIRROR_PAIRS, read_clip
 
 ROOT = Path(__file__).resolve().parents[1] / "data" / "poses"
 

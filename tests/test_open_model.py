@@ -11,8 +11,8 @@ import pytest
 import smplx
 import torch
 
-from fileio.layout import OPENPOSE
-from bodymodels.skeleton import SMPLX_JOINT
+from bodyfit.fileio.keypoint_layout import OPENPOSE
+from bodyfit.bodymodels.skeleton import SMPLX_JOINT
 from tests.conftest import OPEN_FOLDER
 
 
@@ -92,7 +92,7 @@ def test_face_landmarks_are_on_the_face(open_model):
 
 
 def test_face_contour_loads(open_model):
-    from bodymodels.layer import BodyModel
+    from bodyfit.bodymodels.layer import BodyModel
 
     model = BodyModel(use_face_contour=True)
     out = model(model.zero_params(2))

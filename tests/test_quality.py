@@ -15,17 +15,18 @@ import roma
 import torch
 
 import fit
-from bodymodels.skeleton import SMPLX_JOINT
-from fitting.camera import project
-from fitting.engine import ModelBank, fit_tasks
-from fitting.tasks import build_task
-from fitting.config import load_config
-from motion.cases import make_cases
-from pipeline.index import write_index
-from pipeline.results import count_flags
-from quality.assess import FIGURES, FitBatch, QualityAssessor, flagged, json_ready
-from quality.config import DEFAULT_QUALITY_CONFIG, load_quality_config
-from quality import figures
+from bodyfit.resources import config_path
+from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+from bodyfit.fitting.camera import project
+from bodyfit.fitting.core import ModelBank, fit_tasks
+from bodyfit.fitting.tasks import build_task
+from bodyfit.fitting.config import load_config
+from bodyfit.motion.cases import make_cases
+from bodyfit.pipeline.index import write_index
+from bodyfit.pipeline.results import count_flags
+from bodyfit.quality.assess import FIGURES, FitBatch, QualityAssessor, flagged, json_ready
+from bodyfit.quality.config import DEFAULT_QUALITY_CONFIG, load_quality_config
+from bodyfit.quality import figures
 from tests.conftest import REPO
 from tests.test_fit_cli import EXAMPLES
 
@@ -154,7 +155,7 @@ def test_error_and_box_against_a_naive_computation():
 
 
 def test_fits_carry_their_figures_and_stay_picklable(open_model):
-    config = load_config(REPO / "cfg" / "fit_smplx.yaml", {"init": "regressor", "regress_only": True})
+    config = load_config(config_path("fit_smplx"), {"init": "regressor", "regress_only": True})
     cases = make_cases(open_model, 3, seed=5)
     tasks = [build_task(c.observed, c.intrinsics, c.image_size, config, c.case_id, 0)[0] for c in cases]
     fits = fit_tasks(tasks, ModelBank({"smplx": config}), batch_size=3)

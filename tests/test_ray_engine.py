@@ -9,13 +9,13 @@ import signal
 import numpy as np
 import pytest
 
-from fitting.config import load_config
-from fitting.engine import ModelBank
-from fitting.tasks import ModelKey
-from fileio.openpose_json import match_images
-from pipeline.engines import PlainEngine, RayEngine, RayOptions
-from pipeline.folder import FolderOptions, check_output_folder, fit_folder
-from pipeline.results import ResultWriter, record_path
+from bodyfit.fitting.config import load_config
+from bodyfit.fitting.core import ModelBank
+from bodyfit.fitting.tasks import ModelKey
+from bodyfit.fileio.openpose_json import match_images
+from bodyfit.pipeline.engines import PlainEngine, RayEngine, RayOptions
+from bodyfit.pipeline.folder import FolderOptions, check_output_folder, fit_folder
+from bodyfit.pipeline.results import ResultWriter, record_path
 from tests.test_fit_cli import make_folder
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs the 'ray' extra")

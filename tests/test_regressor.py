@@ -8,17 +8,18 @@ import pytest
 import roma
 import torch
 
-from bodymodels.layer import BodyModel
-from fileio.layout import BODY
-from motion.corpus import load_corpus
-from regressor.body import body_points
-from regressor.checkpoint import CheckpointError, load_regressor, load_training_state
-from regressor.discriminators import Discriminators, discriminator_loss
-from regressor.inputs import heatmaps, keypoint_boxes, make_input, to_box
-from regressor.losses import pa_mpjpe
-from regressor.model import Regressor, RegressorShape, camera_translation, rotations_from_6d, rotations_to_6d
-from regressor.synthetic import SyntheticPeople, generate, reobserve
-from regressor.training import RealSamples, evaluate, load_train_config, synthetic_batches, train
+from bodyfit.resources import config_path
+from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.fileio.keypoint_layout import BODY
+from bodyfit.motion.corpus import load_corpus
+from bodyfit.regressor.body import body_points
+from bodyfit.regressor.checkpoint import CheckpointError, load_regressor, load_training_state
+from bodyfit.regressor.discriminators import Discriminators, discriminator_loss
+from bodyfit.regressor.inputs import heatmaps, keypoint_boxes, make_input, to_box
+from bodyfit.regressor.losses import pa_mpjpe
+from bodyfit.regressor.model import Regressor, RegressorShape, camera_translation, rotations_from_6d, rotations_to_6d
+from bodyfit.regressor.synthetic import SyntheticPeople, generate, reobserve
+from bodyfit.regressor.training import RealSamples, evaluate, load_train_config, synthetic_batches, train
 from tests.conftest import REPO
 
 
@@ -132,7 +133,7 @@ def test_discriminators_learn_real_poses_from_random_ones():
 @pytest.mark.slow
 def test_training_lowers_the_error_and_resumes(tmp_path, model, people):
     train_people, heldout = people.subset(np.arange(64)), people.subset(np.arange(64, 96))
-    config = load_train_config(REPO / "cfg" / "regressor.yaml",
+    config = load_train_config(config_path("regressor"),
                                {"training": {"steps": 60, "batch_size": 32, "eval_every": 30, "learning_rate": 1e-3},
                                 "model": {"encoder_width": 256, "hidden": 256}})
     real = RealSamples(np.concatenate([clip.poses[::10, 3:] for clip in load_corpus("train")]))
@@ -146,7 +147,7 @@ def test_training_lowers_the_error_and_resumes(tmp_path, model, people):
     regressor = load_regressor(tmp_path)
     assert regressor.shape == config.model
     # resume: a longer run continues from last.pt's step
-    longer = load_train_config(REPO / "cfg" / "regressor.yaml",
+    longer = load_train_config(config_path("regressor"),
                                {"training": {"steps": 70, "batch_size": 32, "eval_every": 10},
                                 "model": {"encoder_width": 256, "hidden": 256}})
     resumed = train(longer, synthetic_batches(train_people, 32), model, real, tmp_path, torch.device("cpu"),

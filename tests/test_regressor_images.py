@@ -14,17 +14,18 @@ import pytest
 import roma
 import torch
 
-from fileio.atomic import write_npz
-from fileio.images import read_image, write_png
-from fileio.layout import BODY
-from fileio.openpose_json import PersonKeypoints, write_openpose
-from regressor.checkpoint import load_regressor
-from regressor.image_data import image_batches, read_image_dataset
-from fileio.images import IMAGENET_MEAN, IMAGENET_STD
-from regressor.model import Regressor, RegressorShape
-from regressor.training import (RealSamples, load_train_config, predict, supervised_losses, train,
+from bodyfit.resources import config_path
+from bodyfit.fileio.atomic import write_npz
+from bodyfit.fileio.images import read_image, write_png
+from bodyfit.fileio.keypoint_layout import BODY
+from bodyfit.fileio.openpose_json import PersonKeypoints, write_openpose
+from bodyfit.regressor.checkpoint import load_regressor
+from bodyfit.regressor.image_data import image_batches, read_image_dataset
+from bodyfit.fileio.images import IMAGENET_MEAN, IMAGENET_STD
+from bodyfit.regressor.model import Regressor, RegressorShape
+from bodyfit.regressor.training import (RealSamples, load_train_config, predict, supervised_losses, train,
                                 true_rotations)
-from rendering.raster import MeshLayer, rasterize
+from bodyfit.rendering.raster import MeshLayer, rasterize
 from tests.conftest import REPO
 
 # (height, width) and focal length (px) of each photo; the last one's focal is not the
@@ -222,7 +223,7 @@ def one_thread():
 def test_rgb_regressor_trains_on_the_photos(dataset, open_model, tmp_path, one_thread):
     samples = read_image_dataset(dataset.images, dataset.keypoints, dataset.params)
     draw = image_batches(samples, 4, with_images=True, crop_size=64, body=open_model)
-    config = load_train_config(REPO / "cfg" / "regressor.yaml", {
+    config = load_train_config(config_path("regressor"), {
         "training": {"steps": 4, "batch_size": 4, "eval_every": 4},
         "model": {"encoder": "rgb", "crop_size": 64}})
     torch.manual_seed(0)

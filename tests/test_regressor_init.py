@@ -13,20 +13,21 @@ import roma
 import torch
 
 import fit
-from fitting.config import load_config
-from fitting.engine import ModelBank, fit_tasks
-from fitting.fitter import Fitter
-from fitting.metrics import pa_mpjpe
-from fitting.objective import Targets
-from fitting.regressor_init import regress, regressor_starts
-from fitting.tasks import build_task, tasks_to_targets
-from motion.cases import make_cases
-from priors.body_pose import L2AnglePrior
-from regressor.checkpoint import DEFAULT_CHECKPOINT
+from bodyfit.resources import config_path
+from bodyfit.fitting.config import load_config
+from bodyfit.fitting.core import ModelBank, fit_tasks
+from bodyfit.fitting.fitter import Fitter
+from bodyfit.fitting.metrics import pa_mpjpe
+from bodyfit.fitting.objective import Targets
+from bodyfit.fitting.regressor_init import regress, regressor_starts
+from bodyfit.fitting.tasks import build_task, tasks_to_targets
+from bodyfit.motion.cases import make_cases
+from bodyfit.priors.body_pose import L2AnglePrior
+from bodyfit.regressor.checkpoint import DEFAULT_CHECKPOINT
 from tests.conftest import REPO
 from tests.test_fit_cli import EXAMPLES
 
-CONFIG = REPO / "cfg" / "fit_smplx.yaml"
+CONFIG = config_path("fit_smplx")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_regress_only_returns_the_regressors_prediction(open_model, small_regres
     config = config_with(small_regressor, regress_only=True)
     targets, _ = targets_of(cases, config)
     result = Fitter(open_model, L2AnglePrior(), config).fit(targets)
-    from fitting.regressor_init import cached_regressor
+    from bodyfit.fitting.regressor_init import cached_regressor
     rotations, betas, transl = regress(cached_regressor(str(small_regressor), "cpu"), targets)
     assert torch.allclose(roma.rotvec_to_rotmat(result.params.global_orient), rotations[:, 0], atol=1e-4)
     assert torch.allclose(roma.rotvec_to_rotmat(result.params.body_pose.view(-1, 21, 3)), rotations[:, 1:], atol=1e-4)
@@ -87,7 +88,7 @@ def test_the_anchor_holds_the_pose(open_model, small_regressor, cases):
                                      regressor=dataclasses.replace(config.regressor, turned_starts=False))
         targets, _ = targets_of(cases[:4], config)
         result = Fitter(open_model, L2AnglePrior(), config).fit(targets)
-        from fitting.regressor_init import cached_regressor
+        from bodyfit.fitting.regressor_init import cached_regressor
         rotations, _, _ = regress(cached_regressor(str(small_regressor), "cpu"), targets)
         fitted = roma.rotvec_to_rotmat(result.params.body_pose.view(-1, 21, 3))
         return float(roma.rotmat_geodesic_distance(fitted, rotations[:, 1:]).mean())

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import fit
-from report import ReportError, write_report
-from report.histogram import histogram_svg
-from report.meshdata import read_obj_faces
+from bodyfit.report import ReportError, write_report
+from bodyfit.report.histogram import histogram_svg
+from bodyfit.report.meshdata import read_obj_faces
 from tests.conftest import REPO
 
 EXAMPLES = REPO / "examples"
@@ -125,7 +125,7 @@ def test_rebuild_shows_figures_flags_and_video_fields(run_output, tmp_path):
                                flags=["made_up_figure"], track_id=4, frame_index=12)
     record["people"].append({"index": 2, "status": "skipped", "reason": "too few body keypoints"})
     record_path.write_text(json.dumps(record))
-    done = subprocess.run([sys.executable, "-m", "report", str(output), "--quiet"], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "bodyfit", "report", str(output), "--quiet"], cwd=REPO,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     html = (output / "report.html").read_text()
@@ -145,7 +145,7 @@ def test_not_an_output_folder_is_refused(tmp_path):
     (tmp_path / "photos").mkdir()
     with pytest.raises(ReportError, match="not a bodyfit output folder"):
         write_report(tmp_path / "photos")
-    done = subprocess.run([sys.executable, "-m", "report", str(tmp_path / "photos")], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "bodyfit", "report", str(tmp_path / "photos")], cwd=REPO,
                           capture_output=True, text=True)
     assert done.returncode != 0 and "photos: not a bodyfit output folder" in done.stderr
     with pytest.raises(ReportError, match="no such folder"):

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 import train_regressor
-from fileio.images import write_png
-from fileio.layout import BODY
-from fileio.openpose_json import PersonKeypoints, write_openpose
-from motion.cases import make_cases
-from regressor.checkpoint import load_training_state
-from spin.store import FitStore
+from bodyfit.fileio.images import write_png
+from bodyfit.fileio.keypoint_layout import BODY
+from bodyfit.fileio.openpose_json import PersonKeypoints, write_openpose
+from bodyfit.motion.cases import make_cases
+from bodyfit.regressor.checkpoint import load_training_state
+from bodyfit.spin.store import FitStore
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +117,8 @@ def test_store_keeps_only_better_fits_and_knows_its_people(tmp_path):
 def test_loop_with_the_rgb_encoder(tmp_path, dataset, spin_config):
     """An RGB regressor reads the people's crops in the loop: its fits start from them and its
     training steps see them."""
-    from regressor.checkpoint import save_checkpoint
-    from regressor.model import Regressor, RegressorShape
+    from bodyfit.regressor.checkpoint import save_checkpoint
+    from bodyfit.regressor.model import Regressor, RegressorShape
 
     torch.manual_seed(0)
     start = tmp_path / "rgb.pt"

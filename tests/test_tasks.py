@@ -11,14 +11,15 @@ import pytest
 import torch
 import yaml
 
-from fileio.layout import BODY, OPENPOSE
-from fitting.config import load_config
-from fitting.engine import ModelBank, TaskQueue, fit_tasks
-from fitting.initializers import FACING_CAMERA, rest_starts
-from fitting.metrics import pa_mpjpe
-from fitting.synthetic import case_targets, make_case
-from fitting.tasks import INITIAL_WIDTHS, ModelKey, PersonFit, PersonTask, build_task, usable_keypoints
-from priors.factory import make_body_pose_prior
+from bodyfit.resources import config_path
+from bodyfit.fileio.keypoint_layout import BODY, OPENPOSE
+from bodyfit.fitting.config import load_config
+from bodyfit.fitting.core import ModelBank, TaskQueue, fit_tasks
+from bodyfit.fitting.initializers import FACING_CAMERA, rest_starts
+from bodyfit.fitting.metrics import pa_mpjpe
+from bodyfit.fitting.synthetic import case_targets, make_case
+from bodyfit.fitting.tasks import INITIAL_WIDTHS, ModelKey, PersonFit, PersonTask, build_task, usable_keypoints
+from bodyfit.priors.factory import make_body_pose_prior
 from tests.conftest import CALIBRATED_VPOSER, REPO, REST
 
 
@@ -30,7 +31,7 @@ def quick(config, budget: int = 25):
 
 
 def config_for(model_type: str, **changes):
-    config = load_config(REPO / "cfg" / f"fit_{model_type}.yaml", REST)
+    config = load_config(config_path(f"fit_{model_type}"), REST)
     return dataclasses.replace(config, **{"vposer": CALIBRATED_VPOSER, **changes})
 
 
@@ -118,11 +119,11 @@ def test_carried_parameters_are_checked(open_model):
 
 
 def test_every_initialiser_is_known_to_the_config():
-    from fitting.config import INITIALIZER_NAMES, parse_config
-    from fitting.start_registry import INITIALIZERS
+    from bodyfit.fitting.config import INITIALIZER_NAMES, parse_config
+    from bodyfit.fitting.start_registry import INITIALIZERS
 
     assert set(INITIALIZERS) == set(INITIALIZER_NAMES)
-    data = yaml.safe_load((REPO / "cfg" / "fit_smplx.yaml").read_text())
+    data = yaml.safe_load((config_path("fit_smplx")).read_text())
     with pytest.raises(ValueError, match="init must be one of"):
         parse_config({**data, "init": "nonsense"})
 
@@ -148,16 +149,16 @@ def test_a_task_with_initial_parameters_starts_from_them(open_model):
 
 def test_several_models_in_one_run_each_loaded_once(open_model, open_body_folder, monkeypatch):
     configs = {name: quick(config_for(name), budget=3) for name in ("smpl", "smplx")}
-    from fitting import engine
+    from bodyfit.fitting import core
 
     built = []
 
-    class CountingModel(engine.BodyModel):
+    class CountingModel(core.BodyModel):
         def __init__(self, *args, **kwargs):
             built.append(args[0])
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "BodyModel", CountingModel)
+    monkeypatch.setattr(core, "BodyModel", CountingModel)
     bank = ModelBank(configs, open_body_folder)
     bank._models[ModelKey("smplx")] = open_model  # the open SMPL-X model is not in that folder
     cases = [make_case(open_model, np.random.default_rng([8, k])) for k in range(3)]

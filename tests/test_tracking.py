@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from video.config import TrackingConfig
-from video.tracking import box_iou, track_people
+from bodyfit.video.config import TrackingConfig
+from bodyfit.video.tracking import box_iou, track_people
 
 # A stick figure: 25 BODY_25 points around a centre, ``height`` px tall, arms out by ``arms``.
 _OFFSETS = np.random.default_rng(0).uniform(-0.5, 0.5, size=(25, 2)) * np.array([0.4, 1.0])

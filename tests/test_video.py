@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from bodymodels.layer import BodyModel
-from fileio.openpose_json import PersonKeypoints, write_openpose
-from fileio.images import write_png
-from fileio.layout import BODY, OPENPOSE
-from motion.cases import CaseDistribution
-from motion.sequences import SequenceDistribution, make_sequences
-from video.config import SequenceFitConfig, SequenceWeights, load_video_config
-from video.metrics import acceleration_error, per_frame_errors
-from video.sequence_fit import TrackObservations, blend_weights, fit_sequences, plan_windows
-from video.starts import make_starts
+from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.fileio.openpose_json import PersonKeypoints, write_openpose
+from bodyfit.fileio.images import write_png
+from bodyfit.fileio.keypoint_layout import BODY, OPENPOSE
+from bodyfit.motion.cases import CaseDistribution
+from bodyfit.motion.sequences import SequenceDistribution, make_sequences
+from bodyfit.video.config import SequenceFitConfig, SequenceWeights, load_video_config
+from bodyfit.video.metrics import acceleration_error, per_frame_errors
+from bodyfit.video.sequence_fit import TrackObservations, blend_weights, fit_sequences, plan_windows
+from bodyfit.video.starts import make_starts
 
 MID_HIP = OPENPOSE["MidHip"]
 SMALL = SequenceDistribution(length=16, camera=CaseDistribution(image_sizes=((240, 320),)))
@@ -49,7 +49,7 @@ def test_sequence_cases_are_seeded_and_true(model, cases):
 
 
 def test_dropouts_last_several_frames():
-    from motion.sequences import _dropouts
+    from bodyfit.motion.sequences import _dropouts
     unseen = _dropouts(np.random.default_rng(0), 400, 25, 0.02, 6)
     runs = [len(run) for column in unseen.T for run in "".join("1" if v else "0" for v in column).split("0") if run]
     assert max(runs) > 3 and 1.5 < np.mean(runs) < 6
@@ -136,7 +136,7 @@ def test_video_config_refuses_unknown_keys(tmp_path):
 
 def test_video_file_round_trip(tmp_path):
     pytest.importorskip("av")
-    from fileio.video import VideoError, extract_frames, read_frames, video_info, write_video
+    from bodyfit.fileio.video import VideoError, extract_frames, read_frames, video_info, write_video
     frames = [np.full((48, 64, 3), 10 * i, dtype=np.uint8) for i in range(12)]
     assert write_video(tmp_path / "clip.mp4", frames, 25.0) == 12
     info = video_info(tmp_path / "clip.mp4")
@@ -188,7 +188,7 @@ def test_fit_py_sequence_end_to_end(tmp_path, model):
     with np.load(output / "results" / "clip_000000000003" / "001.npz") as person:
         assert person["body_pose"].shape == (63,) and person["vertices"].shape[1] == 3
     if _has_av():
-        from fileio.video import video_info
+        from bodyfit.fileio.video import video_info
         assert video_info(output / "overlay.mp4").fps == 25.0
 
 
@@ -203,10 +203,10 @@ def _has_av() -> bool:
 def test_untrained_temporal_regressor_is_the_per_frame_one(cases):
     """The residual projection starts at zero: the temporal model predicts what the shipped
     regressor predicts frame by frame."""
-    from fitting.regressor_init import cached_regressor
-    from regressor.checkpoint import resolve
-    from regressor.inputs import make_input
-    from regressor.temporal import MotionDiscriminator, TemporalRegressor, TemporalShape
+    from bodyfit.fitting.regressor_init import cached_regressor
+    from bodyfit.regressor.checkpoint import resolve
+    from bodyfit.regressor.inputs import make_input
+    from bodyfit.regressor.temporal import MotionDiscriminator, TemporalRegressor, TemporalShape
     regressor = cached_regressor(str(resolve("default")), "cpu")
     model = TemporalRegressor(regressor, TemporalShape(reduce=32, hidden=16)).eval()
     observed = torch.as_tensor(cases[0].observed[:, BODY], dtype=torch.float32)
@@ -224,9 +224,9 @@ def test_untrained_temporal_regressor_is_the_per_frame_one(cases):
 def test_temporal_training_lowers_its_loss(model):
     """A few steps on one fixed batch (same windows, same detections) lower the total loss."""
     import train_temporal as tt
-    from fitting.regressor_init import cached_regressor
-    from regressor.checkpoint import resolve
-    from regressor.temporal import TemporalRegressor
+    from bodyfit.fitting.regressor_init import cached_regressor
+    from bodyfit.regressor.checkpoint import resolve
+    from bodyfit.regressor.temporal import TemporalRegressor
     config = tt.TemporalTrainConfig(model=tt.TemporalShape(reduce=32, hidden=32, motion_hidden=16, attention=8),
                                     data=tt.TemporalData(window=8),
                                     training=tt.TemporalOptim(batch_size=4, learning_rate=3e-3))

@@ -6,12 +6,13 @@ import pytest
 import roma
 import torch
 
-from vposer import losses
-from vposer.checkpoint import CheckpointError, load_vposer, save_checkpoint
-from vposer.data import ClipError, downsample, load_dataset, mirror, read_clip
-from vposer.model import VPoser, VPoserShape
-from priors.vposer_prior import VPoserPrior
-from vposer.training import LossWeights, load_train_config, loss_terms, train
+from bodyfit.resources import config_path
+from bodyfit.vposer import losses
+from bodyfit.vposer.checkpoint import CheckpointError, load_vposer, save_checkpoint
+from bodyfit.vposer.data import ClipError, downsample, load_dataset, mirror, read_clip
+from bodyfit.vposer.model import VPoser, VPoserShape
+from bodyfit.priors.vposer_prior import VPoserPrior
+from bodyfit.vposer.training import LossWeights, load_train_config, loss_terms, train
 from tests.conftest import REPO
 
 
@@ -166,23 +167,23 @@ def test_official_v2_layout_loads(tmp_path):
 def test_training_writes_checkpoints_and_resumes(tmp_path):
     for index in range(3):
         write_clip(tmp_path / f"clip{index}.npz", frames=20, rate=30.0, seed=index)
-    config = load_train_config(REPO / "cfg" / "vposer.yaml", {"training": {"epochs": 2, "checkpoint_every": 1,
+    config = load_train_config(config_path("vposer"), {"training": {"epochs": 2, "checkpoint_every": 1,
                                                                             "batch_size": 16}})
     output = tmp_path / "run"
     first = train(config, tmp_path, output, torch.device("cpu"), progress=False)
     assert first["epoch"] == 2 and {"val_geodesic_deg_mean", "val_kl", "sample_validity_per_joint_mean"} <= set(first)
-    longer = load_train_config(REPO / "cfg" / "vposer.yaml", {"training": {"epochs": 4, "checkpoint_every": 1,
+    longer = load_train_config(config_path("vposer"), {"training": {"epochs": 4, "checkpoint_every": 1,
                                                                             "batch_size": 16}})
     resumed = train(longer, tmp_path, output, torch.device("cpu"), progress=False)
     history = torch.load(output / "last.pt", weights_only=True)["history"]
     assert resumed["epoch"] == 4 and [row["epoch"] for row in history] == [1, 2, 3, 4]
     assert {"vposer.pt", "last.pt", "config.yaml", "metrics.json"} <= {p.name for p in output.iterdir()}
     with pytest.raises(ValueError, match="unknown keys"):
-        load_train_config(REPO / "cfg" / "vposer.yaml", {"training": {"epoks": 3}})
+        load_train_config(config_path("vposer"), {"training": {"epoks": 3}})
 
 
 def test_shipped_prior_loads_and_decodes():
-    from priors.factory import make_body_pose_prior
+    from bodyfit.priors.factory import make_body_pose_prior
 
     prior = make_body_pose_prior("vposer", "default")
     assert isinstance(prior, VPoserPrior) and prior.latent_size == 32

@@ -21,9 +21,9 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-from fileio.atomic import atomic_path, write_text_atomic  # noqa: E402
-from motion.corpus import is_widened, read_index  # noqa: E402
-from motion.resample import nominal_rate, resample_axis_angle, resample_linear, resample_times  # noqa: E402
+from bodyfit.fileio.atomic import atomic_path, write_text_atomic  # noqa: E402
+from bodyfit.motion.corpus import is_widened, read_index  # noqa: E402
+from bodyfit.motion.resample import nominal_rate, resample_axis_angle, resample_linear, resample_times  # noqa: E402
 
 TARGET_FPS = 30.0
 DEEPMIMIC_LICENCE = "zlib (pybullet 3.2.7, Bullet Physics authors); see data/poses/deepmimic/NOTICE"

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from fileio.atomic import atomic_path, write_text_atomic
-from bodymodels.skeleton import NUM_SMPLX_JOINTS, SMPLX_JOINT, SMPLX_JOINT_NAMES, SMPLX_PARENTS
+from bodyfit.resources import config_path, model_path
+from bodyfit.fileio.atomic import atomic_path, write_text_atomic
+from bodyfit.bodymodels.skeleton import NUM_SMPLX_JOINTS, SMPLX_JOINT, SMPLX_JOINT_NAMES, SMPLX_PARENTS
 from tools import anny_source, open_model_parts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -208,8 +209,8 @@ def build(config: dict, output: Path, landmarks_path: Path, head_mesh: Path | No
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=REPO / "cfg" / "open_model.yaml")
-    parser.add_argument("--output", type=Path, default=REPO / "models" / "open")
+    parser.add_argument("--config", type=Path, default=config_path("open_model"))
+    parser.add_argument("--output", type=Path, default=model_path("open"))
     parser.add_argument("--landmarks", type=Path, default=DEFAULT_LANDMARKS)
     parser.add_argument("--export-head-mesh", type=Path, default=None,
                         help="also write the neutral mean mesh (anny numbering) for landmark placement")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bodymodels.layer import BodyModel
+from bodyfit.bodymodels.layer import BodyModel
 from tools.retarget_error import POINTS, SEGMENTS
 
 

@@ -27,9 +27,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from bodymodels.layer import BodyModel  # noqa: E402
-from fileio.atomic import atomic_path, write_text_atomic  # noqa: E402
-from motion.resample import nominal_rate, resample_linear, resample_rotations, resample_times  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.fileio.atomic import atomic_path, write_text_atomic  # noqa: E402
+from bodyfit.motion.resample import nominal_rate, resample_linear, resample_rotations, resample_times  # noqa: E402
 from tools import retarget_error as errors  # noqa: E402
 from tools.bvh import Bvh, chain_transforms, local_transforms, read_bvh, rest_positions  # noqa: E402
 from tools.bvh_fit import FitSettings, fit_positions  # noqa: E402

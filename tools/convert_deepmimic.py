@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from bodymodels.skeleton import SMPLX_JOINT, SMPLX_PARENTS
-from fileio.atomic import atomic_path
+from bodyfit.bodymodels.skeleton import SMPLX_JOINT, SMPLX_PARENTS
+from bodyfit.fileio.atomic import atomic_path
 
 # DeepMimic's Y-up, facing +x (left at -z) to SMPL's Y-up, facing +z (left at +x).
 DEEPMIMIC_TO_SMPL = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])

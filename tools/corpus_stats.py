@@ -24,9 +24,9 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bodymodels.layer import BodyModel  # noqa: E402
-from bodymodels.skeleton import SMPLX_JOINT  # noqa: E402
-from motion.corpus import DEFAULT_ROOT, load_corpus  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.bodymodels.skeleton import SMPLX_JOINT  # noqa: E402
+from bodyfit.motion.corpus import DEFAULT_ROOT, load_corpus  # noqa: E402
 
 UP = np.array([0.0, 1.0, 0.0])
 PERCENTILES = (10, 50, 90)

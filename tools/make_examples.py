@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bodymodels.layer import BodyModel
-from fileio import atomic
-from fileio.images import write_png
-from fileio.openpose_json import PersonKeypoints, write_openpose
-from fitting.synthetic import observe, sample_params
-from rendering.raster import MeshLayer, rasterize
+from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.fileio import atomic
+from bodyfit.fileio.images import write_png
+from bodyfit.fileio.openpose_json import PersonKeypoints, write_openpose
+from bodyfit.fitting.synthetic import observe, sample_params
+from bodyfit.rendering.raster import MeshLayer, rasterize
 
 IMAGE_SIZE = (600, 800)  # H, W
 # Per example: the people as (yaw range, x offset metres).

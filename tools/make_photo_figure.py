@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fileio.atomic import atomic_path
-from fileio.images import read_image
-from fileio.openpose_json import list_images, read_openpose
-from rendering.draw import draw_label, draw_openpose
+from bodyfit.fileio.atomic import atomic_path
+from bodyfit.fileio.images import read_image
+from bodyfit.fileio.openpose_json import list_images, read_openpose
+from bodyfit.rendering.draw import draw_label, draw_openpose
 
 
 def fit_height(image: np.ndarray, height: int) -> np.ndarray:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from detect.mediapipe_map import FACE70_FROM_FACE_MESH, gather
-from fileio.images import write_png
-from rendering.draw import draw_points
-from rendering.raster import MeshLayer, look_at_camera, rasterize
+from bodyfit.detect.mediapipe_map import FACE70_FROM_FACE_MESH, gather
+from bodyfit.fileio.images import write_png
+from bodyfit.rendering.draw import draw_points
+from bodyfit.rendering.raster import MeshLayer, look_at_camera, rasterize
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE_SIZE = 640

@@ -26,12 +26,12 @@ import numpy as np  # noqa: E402
 import roma  # noqa: E402
 import torch  # noqa: E402
 
-from bodymodels.layer import BodyModel  # noqa: E402
-from motion.corpus import DEFAULT_ROOT, load_corpus  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.motion.corpus import DEFAULT_ROOT, load_corpus  # noqa: E402
 from tools.corpus_stats import posed_joints, trunk_flexion  # noqa: E402
-from vposer import losses  # noqa: E402
-from vposer.checkpoint import load_vposer  # noqa: E402
-from vposer.model import NUM_JOINTS, VPoser  # noqa: E402
+from bodyfit.vposer import losses  # noqa: E402
+from bodyfit.vposer.checkpoint import load_vposer  # noqa: E402
+from bodyfit.vposer.model import NUM_JOINTS, VPoser  # noqa: E402
 
 BENT_DEG = 30.0
 BODY_JOINTS = slice(1, 22)  # skeleton joints 1-21: hips to wrists

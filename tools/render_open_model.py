@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bodymodels.layer import BodyModel, BodyParams
-from fileio.layout import BODY
-from bodymodels.skeleton import SMPLX_JOINT
-from fileio.images import write_png
-from rendering.draw import draw_label, draw_points
-from rendering.raster import MeshLayer, look_at_camera, rasterize
+from bodyfit.bodymodels.layer import BodyModel, BodyParams
+from bodyfit.fileio.keypoint_layout import BODY
+from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+from bodyfit.fileio.images import write_png
+from bodyfit.rendering.draw import draw_label, draw_points
+from bodyfit.rendering.raster import MeshLayer, look_at_camera, rasterize
 
 TILE = 360
 FOCAL = 760.0

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bodymodels.layer import BodyModel
-from fileio.images import write_png
-from rendering.draw import draw_label
-from rendering.raster import MeshLayer, look_at_camera, rasterize
+from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.fileio.images import write_png
+from bodyfit.rendering.draw import draw_label
+from bodyfit.rendering.raster import MeshLayer, look_at_camera, rasterize
 
 TILE = 300
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bodymodels.layer import BodyModel
-from fileio.images import write_png
-from motion.corpus import load_corpus
-from rendering.draw import draw_label
+from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.fileio.images import write_png
+from bodyfit.motion.corpus import load_corpus
+from bodyfit.rendering.draw import draw_label
 from tools.render_poses import render_pose
-from vposer.checkpoint import load_vposer
+from bodyfit.vposer.checkpoint import load_vposer
 
 BENT_SPINE_DEG = 30.0
 

@@ -9,7 +9,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from regressor.checkpoint import ship
+from bodyfit.regressor.checkpoint import ship
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,13 +28,13 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bodymodels.layer import BodyModel  # noqa: E402
-from collision.config import CollisionConfig  # noqa: E402
-from collision.search import find_collisions  # noqa: E402
-from collision.term import model_pair_rules  # noqa: E402
-from fileio.atomic import atomic_path  # noqa: E402
-from motion.augment import KINDS, add_flexion, recombine, sample_flexion  # noqa: E402
-from motion.corpus import DEFAULT_ROOT, load_corpus  # noqa: E402
+from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.collision.config import CollisionConfig  # noqa: E402
+from bodyfit.collision.search import find_collisions  # noqa: E402
+from bodyfit.collision.term import model_pair_rules  # noqa: E402
+from bodyfit.fileio.atomic import atomic_path  # noqa: E402
+from bodyfit.motion.augment import KINDS, add_flexion, recombine, sample_flexion  # noqa: E402
+from bodyfit.motion.corpus import DEFAULT_ROOT, load_corpus  # noqa: E402
 from tools.build_motion_index import read_rows, widened_rows, write_index  # noqa: E402
 from tools.corpus_stats import clip_measures, hip_flexion, knee_bend, posed_joints, summarise, trunk_flexion  # noqa: E402
 

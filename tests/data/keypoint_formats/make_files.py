@@ -199,7 +199,7 @@ def write_mediapipe(table) -> None:
 
 
 def main() -> None:
-    from detect.mediapipe_map import FACE70_FROM_FACE_MESH  # the face-mesh table checked against dlib's layout
+    from bodyfit.detect.mediapipe_map import FACE70_FROM_FACE_MESH  # the face-mesh table checked against dlib's layout
 
     write_mmpose()
     write_alphapose()

@@ -1,0 +1,289 @@
+"""``fit.py --video FILE`` and ``fit.py --images FRAMES --keypoints DIR --sequence``: frames
+(extracted from the video, or a folder in name order), keypoints (given, or detected per
+frame), people tracked across frames, every track fitted as one sequence, then the outputs:
+
+- per frame, the image output contract (``pipeline.results.ResultWriter``): results, meshes,
+  overlays and records, every person with their ``track_id``; people in no track are recorded
+  as skipped;
+- per track, ``tracks/<track:03d>.npz``: T x parameters, ``frame_indices``, ``frame_names``,
+  ``seen`` (frames with a detection; the others are bridged by the fit), ``fps``;
+- ``overlay.mp4``: the overlays as a video, each person labelled with their track.
+
+Shapes: T frames of a track, K keypoints.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from bodyfit.bodymodels.files import ModelFileError
+from bodyfit.bodymodels.layer import BodyModel, BodyParams
+from bodyfit.fileio.atomic import write_json, write_npz, write_text_atomic
+from bodyfit.fileio.images import ImageError, read_image
+from bodyfit.fileio.keypoint_layout import BODY, OPENPOSE
+from bodyfit.fileio.openpose_json import ImageItem, match_images
+from bodyfit.fitting.camera import project
+from bodyfit.fitting.config import FitConfig, load_config
+from bodyfit.fitting.metrics import reprojection_error
+from bodyfit.fitting.regressor_init import uses_open_model
+from bodyfit.fitting.tasks import ModelKey, PersonFit
+from bodyfit.pipeline.folder import check_output_folder
+from bodyfit.pipeline.prepare import PreparedImage, prepare_image
+from bodyfit.pipeline.results import ResultWriter, summarise
+from bodyfit.rendering.draw import draw_label
+from bodyfit.video.config import VideoFitConfig, load_video_config
+from bodyfit.video.sequence_fit import TrackFit, TrackObservations, fit_sequences
+from bodyfit.video.starts import make_starts
+from bodyfit.video.tracking import Track, track_people
+
+log = logging.getLogger("bodyfit")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class VideoOptions:
+    """What a video run needs: ``video`` (a file) or ``images`` (frames in name order), the
+    ``keypoints`` folder (None: detect into OUTPUT/keypoints), ``fps`` of a frame folder."""
+
+    output: Path
+    video: Path | None = None
+    images: Path | None = None
+    keypoints: Path | None = None
+    fps: float = 30.0
+    config: Path = field(default_factory=lambda: config_path("video"))
+    fit_config: Path = field(default_factory=lambda: config_path("fit_smplx"))
+    detect_config: Path | None = None
+    model_folder: Path | None = None
+    gender: str = "neutral"
+    focal_length: str | float = "auto"
+    overlay: bool = True
+    overwrite: bool = False
+    quiet: bool = False
+
+
+def options_from_args(args) -> VideoOptions:
+    """``VideoOptions`` of fit.py's parsed arguments."""
+    if args.model_type != "smplx":
+        raise SystemExit("fit.py: --video/--sequence fit the SMPL-X body (the regressor's); drop --model-type")
+    unused = [flag for flag, value in (("--init", args.init), ("--vposer", args.vposer), ("--regressor", args.regressor),
+                                       ("--regress-only", args.regress_only), ("--collision", args.collision),
+                                       ("--max-people", args.max_people)) if value]
+    if args.gender == "auto":
+        raise SystemExit("fit.py: --gender auto chooses per image for now; for --video/--sequence give "
+                         "--gender neutral, male or female")
+    if unused:
+        raise SystemExit(f"fit.py: {', '.join(unused)} apply to image fits, not to --video/--sequence "
+                         "(the sequence fit's settings are in cfg/video.yaml)")
+    return VideoOptions(args.output, args.video, args.images, args.keypoints, args.fps,
+                        args.video_config or config_path("video"), args.config or config_path("fit_smplx"),
+                        args.detect_config, args.model_folder, args.gender, args.focal_length,
+                        not args.no_overlay, args.overwrite, args.quiet)
+
+
+def frames_and_rate(options: VideoOptions, config: VideoFitConfig) -> tuple[Path, float]:
+    """The folder of frames and their rate: extracted from ``options.video`` into
+    OUTPUT/frames, or ``options.images`` at ``options.fps``."""
+    if options.video is None:
+        if options.images is None:
+            raise SystemExit("fit.py: give --video FILE, or --images FRAMES with --sequence")
+        return options.images, options.fps
+    from bodyfit.fileio.video import VideoError, extract_frames
+    try:
+        _, fps = extract_frames(options.video, options.output / "frames", config.video.max_frames,
+                                config.video.stride)
+    except VideoError as error:
+        raise SystemExit(f"fit.py: {error}") from error
+    return options.output / "frames", fps
+
+
+def keypoint_folder(options: VideoOptions, images: Path) -> Path:
+    if options.keypoints is not None:
+        return options.keypoints
+    from bodyfit.detect.folder import run_detection
+    folder = options.output / "keypoints"
+    run_detection(images, folder, options.detect_config, options.overwrite, quiet=options.quiet)
+    return folder
+
+
+def prepare_frames(items: list[ImageItem], fit_config: FitConfig, key: ModelKey,
+                   options: VideoOptions) -> list[PreparedImage]:
+    """Each frame's people as tasks (the folder pipeline's reading and checks)."""
+    return [prepare_image(item, fit_config, key, options.focal_length, None) for item in items]
+
+
+def detections(prepared: list[PreparedImage]) -> list[np.ndarray]:
+    """Per frame (P, K, 3): its tasks' keypoints and confidences (unusable points zero)."""
+    return [np.stack([np.column_stack([t.keypoints, t.confidence]) for t in frame.tasks])
+            if frame.tasks else np.zeros((0, 25, 3)) for frame in prepared]
+
+
+def observations(track: Track, prepared: list[PreparedImage]) -> TrackObservations:
+    """The track's keypoints over its whole span (zeros in the frames it missed)."""
+    first, last = track.span
+    task = prepared[first].tasks[track.detections[first]]
+    keypoints = np.zeros((last - first + 1, *task.keypoints.shape))
+    confidence = np.zeros((last - first + 1, len(task.confidence)))
+    for frame, index in track.detections.items():
+        keypoints[frame - first] = prepared[frame].tasks[index].keypoints
+        confidence[frame - first] = prepared[frame].tasks[index].confidence
+    return TrackObservations(keypoints, confidence, task.intrinsics, task.image_size,
+                             np.arange(first, last + 1), track.track_id)
+
+
+def track_params(model: BodyModel, fit: TrackFit) -> BodyParams:
+    """Body-model parameters (T, D) of a fitted track (hands, jaw, eyes and expression at rest)."""
+    params = model.zero_params(len(fit.frame_indices))
+    for name in ("global_orient", "body_pose", "transl"):
+        getattr(params, name)[:] = torch.as_tensor(fit.params[name])
+    params.betas[:, :fit.params["betas"].shape[1]] = torch.as_tensor(fit.params["betas"])
+    return params
+
+
+@dataclass
+class TrackMeshes:
+    """A fitted track through the full body model: ``params`` (T, D), ``vertices`` (T, V, 3),
+    ``joints`` (T, J, 3), ``keypoints`` (T, K, 3), camera frame."""
+
+    fit: TrackFit
+    params: BodyParams
+    vertices: np.ndarray
+    joints: np.ndarray
+    keypoints: np.ndarray
+
+
+@torch.no_grad()
+def track_meshes(model: BodyModel, fit: TrackFit, chunk: int = 64) -> TrackMeshes:
+    """The full forward of every frame of a track, ``chunk`` frames at a time."""
+    params = track_params(model, fit)
+    parts = []
+    for start in range(0, len(fit.frame_indices), chunk):
+        rows = slice(start, start + chunk)
+        output = model(type(params)(**{k: v[rows] for k, v in params.as_dict().items()}))
+        parts.append((output.vertices.numpy(), output.joints.numpy(), output.keypoints.numpy()))
+    return TrackMeshes(fit, params, *(np.concatenate([p[i] for p in parts]) for i in range(3)))
+
+
+def person_fit(meshes: TrackMeshes, frame: int, prepared: PreparedImage, index: int, key: ModelKey) -> PersonFit:
+    """The image contract's fit of one person in one frame of a fitted track."""
+    fit, task = meshes.fit, prepared.tasks[index]
+    row = frame - int(fit.frame_indices[0])
+    keypoints = meshes.keypoints[row]
+    projected = project(torch.from_numpy(keypoints)[None], torch.from_numpy(task.intrinsics)[None])[0].numpy()
+    error = reprojection_error(projected[BODY], task.keypoints[BODY], task.confidence[BODY], 0.0)
+    return PersonFit(task.image_id, task.person_index, key, "ok",
+                     params={k: v[row].numpy() for k, v in meshes.params.as_dict().items()},
+                     vertices=meshes.vertices[row], joints=meshes.joints[row], keypoints_3d=keypoints,
+                     keypoints_2d=projected, loss=fit.loss / len(fit.frame_indices), reprojection_error_px=error,
+                     time_s=fit.seconds / len(fit.frame_indices), track_id=fit.track_id, frame_index=frame)
+
+
+def write_track(output: Path, fit: TrackFit, track: TrackObservations, prepared: list[PreparedImage], fps: float,
+                key: ModelKey) -> None:
+    """``tracks/<track:03d>.npz``."""
+    write_npz(output / "tracks" / f"{fit.track_id:03d}.npz", {
+        **fit.params, "frame_indices": fit.frame_indices,
+        "frame_names": np.array([prepared[f].item.stem for f in fit.frame_indices]), "seen": fit.seen,
+        "fps": np.array(fps), "track_id": np.array(fit.track_id), "keypoints_3d": fit.keypoints_3d,
+        "keypoints_2d": fit.keypoints_2d, "focal_length": track.intrinsics[:2], "camera_center": track.intrinsics[2:],
+        "model_type": np.array(key.model_type), "gender": np.array(key.gender), "loss": np.array(fit.loss)})
+
+
+def track_index(prepared: list[PreparedImage], tracks: list[Track]) -> dict[str, dict[str, int]]:
+    """Frame stem -> person index (as in results/<stem>/<pid>.npz) -> track id."""
+    index: dict[str, dict[str, int]] = {}
+    for track in tracks:
+        for frame, detection in sorted(track.detections.items()):
+            person = prepared[frame].tasks[detection].person_index
+            index.setdefault(prepared[frame].item.stem, {})[f"{person:03d}"] = track.track_id
+    return index
+
+
+def write_frames(writer: ResultWriter, model: BodyModel, prepared: list[PreparedImage], tracks: list[Track],
+                 fits: list[TrackFit], key: ModelKey) -> None:
+    """Every frame through the image contract; people in no track recorded as skipped."""
+    meshes = {fit.track_id: track_meshes(model, fit) for fit in fits}
+    owner = {(frame, index): meshes[fit.track_id] for track, fit in zip(tracks, fits)
+             for frame, index in track.detections.items()}
+    for frame, image in enumerate(prepared):
+        writer.expect(image, time.perf_counter())
+        people = []
+        for index, task in enumerate(image.tasks):
+            if (frame, index) in owner:
+                people.append(person_fit(owner[(frame, index)], frame, image, index, key))
+            else:
+                people.append(PersonFit(task.image_id, task.person_index, key, "skipped",
+                                        "in no track (too short, or too few keypoints to link)", frame_index=frame))
+        writer.consume(people)
+
+
+def write_overlay_video(output: Path, prepared: list[PreparedImage], fits: list[TrackFit], fps: float) -> None:
+    """``overlay.mp4``: each frame's overlay (or the frame itself) with each detected person's
+    track label."""
+    from bodyfit.fileio.video import write_video
+
+    labels: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for fit in fits:
+        for row in np.flatnonzero(fit.seen):  # bridged frames have no mesh in the overlay: no label
+            labels.setdefault(int(fit.frame_indices[row]), []).append((fit.track_id, fit.keypoints_2d[row]))
+
+    def frames():
+        for frame, image in enumerate(prepared):
+            overlay = output / "images" / f"{image.item.stem}.png"
+            try:
+                pixels = read_image(overlay if overlay.is_file() else image.item.image)
+            except ImageError as error:
+                log.warning("overlay video: %s", error)
+                continue
+            for track_id, points in labels.get(frame, []):
+                x, y = points[OPENPOSE["Nose"]] - np.array([20.0, 60.0])
+                pixels = draw_label(pixels, f"track {track_id}", (int(max(0, x)), int(max(0, y))))
+            yield pixels
+
+    write_video(output / "overlay.mp4", frames(), fps)
+
+
+def run_video(options: VideoOptions) -> int:
+    """The whole run (see the module docstring); the exit code (1 when a frame failed)."""
+    try:
+        config = load_video_config(options.config)
+        fit_config = load_config(options.fit_config)
+        check_output_folder(options.output, options.overlay)
+        model = BodyModel("smplx", options.gender, options.model_folder)
+    except (OSError, ValueError, ModelFileError) as error:
+        raise SystemExit(f"fit.py: {error}") from error
+    key = ModelKey("smplx", options.gender)
+    images, fps = frames_and_rate(options, config)
+    try:
+        items = match_images(images, keypoint_folder(options, images))
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"fit.py: {error}") from error
+    started = time.perf_counter()
+    prepared = prepare_frames(items, fit_config, key, options)
+    tracks = track_people(detections(prepared), config.tracking)
+    log.info("%d frames, %d tracks", len(prepared), len(tracks))
+    observed = [observations(track, prepared) for track in tracks]
+    starts = make_starts(observed, config.sequence_fit, open_model=uses_open_model(model))
+    fits = fit_sequences(model, observed, starts, config.sequence_fit)
+    writer = ResultWriter(options.output, lambda k: model.faces, options.overlay)
+    write_frames(writer, model, prepared, tracks, fits, key)
+    for fit, track in zip(fits, observed):
+        write_track(options.output, fit, track, prepared, fps, key)
+    write_json(options.output / "tracks" / "index.json", track_index(prepared, tracks))
+    if options.overlay and prepared:
+        write_overlay_video(options.output, prepared, fits, config.video.overlay_fps or fps)
+    resolved = {"video": config.to_dict(), "fit": fit_config.to_dict(), "run": {k: str(v) for k, v in vars(options).items()}}
+    write_text_atomic(options.output / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    summary = summarise(options.output, [item.stem for item in items], time.perf_counter() - started,
+                        {"fps": fps, "tracks": {fit.track_id: {"frames": [int(fit.frame_indices[0]), int(fit.frame_indices[-1])],
+                                                               "seen": int(fit.seen.sum())} for fit in fits}})
+    write_json(options.output / "summary.json", summary)
+    counts = summary["counts"]
+    log.info("frames: %d ok, %d skipped, %d failed; tracks: %d; see %s", counts["ok"], counts["skipped"],
+             counts["failed"], len(fits), options.output)
+    return 1 if counts["failed"] else 0

@@ -1,7 +1,0 @@
-"""An HTML report of a bodyfit run, built from its output folder alone: ``write_report``
-writes ``OUTPUT/report.html`` (``python -m report OUTPUT`` rebuilds it). It opens from disk
-with no server: overlays, a sortable per-person table, histograms and a 3D view."""
-from report.build import write_report
-from report.collect import ReportError
-
-__all__ = ["ReportError", "write_report"]
