@@ -52,7 +52,7 @@ from bodyfit.fileio.keypoint_layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGH
 from bodyfit.fileio.intrinsics import default_focal  # noqa: E402
 from bodyfit.fitting.config import FitConfig, load_config  # noqa: E402
 from bodyfit.fitting.core import ModelBank, fit_tasks  # noqa: E402
-from bodyfit.fitting.metrics import mpjpe, pa_mpjpe, procrustes_align  # noqa: E402
+from bodyfit.geometry import mpjpe, pa_mpjpe  # noqa: E402
 from bodyfit.motion.cases import VIEWS, CaseDistribution, RealisticCase, inside_image, make_cases  # noqa: E402
 from bodyfit.fitting.tasks import PersonFit, build_task  # noqa: E402
 from bodyfit.rendering.draw import draw_label, draw_openpose  # noqa: E402
@@ -87,10 +87,11 @@ def case_metrics(case: RealisticCase, fit: PersonFit) -> dict[str, float | bool]
     vertices, true_vertices = fit.vertices.astype(np.float64), case.vertices.astype(np.float64)
     centred = (vertices - body[MID_HIP]) - (true_vertices - truth[MID_HIP])
     error_2d = error_2d_px(fit.keypoints_2d, case)
-    return {"pa_mpjpe_mm": 1000 * pa_mpjpe(body, truth), "mpjpe_mm": 1000 * mpjpe(body, truth, MID_HIP),
+    joints = [torch.as_tensor(x, dtype=torch.float64) for x in (body, truth)]
+    surface = [torch.as_tensor(x) for x in (vertices, true_vertices)]
+    return {"pa_mpjpe_mm": 1000 * float(pa_mpjpe(*joints)), "mpjpe_mm": 1000 * float(mpjpe(*joints, MID_HIP)),
             "pve_mm": 1000 * float(np.linalg.norm(centred, axis=-1).mean()),
-            "pa_pve_mm": 1000 * float(np.linalg.norm(procrustes_align(vertices, true_vertices) - true_vertices,
-                                                     axis=-1).mean()),
+            "pa_pve_mm": 1000 * float(pa_mpjpe(*surface)),
             "root_error_mm": 1000 * float(np.linalg.norm(body[MID_HIP] - truth[MID_HIP])),
             "error_2d_px": error_2d, "error_2d_pct": 100 * error_2d / case.body_height_px,
             "catastrophic": is_catastrophic(error_2d, case.body_height_px)}

@@ -39,7 +39,6 @@ from bodyfit.fileio.atomic import write_json  # noqa: E402
 from bodyfit.fileio.images import read_image, write_png  # noqa: E402
 from bodyfit.fitting.config import load_config  # noqa: E402
 from bodyfit.fitting.core import ModelBank, fit_tasks  # noqa: E402
-from bodyfit.fitting.metrics import procrustes_align  # noqa: E402
 from bodyfit.fitting.tasks import ModelKey, build_task  # noqa: E402
 from bodyfit.gender.choose import GenderChoice, GenderChooser, decide  # noqa: E402
 from bodyfit.gender.config import GenderConfig, load_gender_config  # noqa: E402
@@ -50,6 +49,7 @@ from bodyfit.gender.data import synthetic_set  # noqa: E402
 from bodyfit.gender.metrics import decision_figures, threshold_sweep  # noqa: E402
 from bodyfit.gender.network import CLASSES  # noqa: E402
 from bodyfit.gender.synthetic import PersonRenderer, load_backgrounds  # noqa: E402
+from bodyfit.geometry import pa_mpjpe  # noqa: E402
 from bodyfit.motion.cases import make_cases  # noqa: E402
 from bodyfit.rendering.draw import draw_label  # noqa: E402
 
@@ -258,7 +258,7 @@ def fitting_part(config: GenderConfig, chooser: GenderChooser | None, cases_per_
             errors[name].append({
                 "gender": gender, "model": used,
                 "pve_mm": 1000 * float(np.linalg.norm(fitted - truth, axis=1).mean()),
-                "pa_pve_mm": 1000 * float(np.linalg.norm(procrustes_align(fitted, truth) - truth, axis=1).mean()),
+                "pa_pve_mm": 1000 * float(pa_mpjpe(torch.as_tensor(fitted), torch.as_tensor(truth))),
                 "shape_mm": 1000 * float(rest_error.mean()),
                 "height_mm": 1000 * float(abs(np.ptp(rest[:, 1]) - np.ptp(rest_true[:, 1])))})
     truth = [gender for gender, _ in cases]

@@ -45,7 +45,8 @@ from bodyfit.fileio.formats.skeletons import FORMAT_NAMES, SKELETONS, Skeleton, 
 from bodyfit.fileio.keypoint_layout import BODY25_NAMES, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND  # noqa: E402
 from bodyfit.fitting.config import load_config  # noqa: E402
 from bodyfit.fitting.core import ModelBank  # noqa: E402
-from bodyfit.motion.cases import RealisticCase, inside_image, make_cases, project_points  # noqa: E402
+from bodyfit.geometry import project_numpy  # noqa: E402
+from bodyfit.motion.cases import RealisticCase, inside_image, make_cases  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 COCO_HIPS = ("right_hip", "left_hip")  # anny's COCO labels, in BODY_25's order RHip, LHip
@@ -77,7 +78,7 @@ def coco_hip_regressor(model: BodyModel) -> np.ndarray:
 def surface_hips(case: RealisticCase, regressor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """COCO's right and left hips of ``case``: 3D (2, 3) camera frame and pixels (2, 2)."""
     points = regressor @ case.vertices.astype(np.float64)
-    return points, project_points(points, case.intrinsics)
+    return points, project_numpy(points, case.intrinsics)
 
 
 def slot_assignments(fmt: Skeleton) -> list[tuple[str, int]]:

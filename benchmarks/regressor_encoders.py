@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bodyfit.resources import config_path  # noqa: E402
 from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
 from bodyfit.regressor.training import load_train_config, synthetic_batches, train  # noqa: E402
-from train_regressor import cached_people, real_samples  # noqa: E402
+from bodyfit.regressor.training_data import cached_people, real_samples  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

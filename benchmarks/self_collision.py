@@ -37,12 +37,12 @@ from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
 from bodyfit.collision.penalty import penetration_penalty  # noqa: E402
 from bodyfit.collision.search import find_collisions  # noqa: E402
 from bodyfit.collision.term import SelfCollision  # noqa: E402
-from bodyfit.fitting.camera import project  # noqa: E402
 from bodyfit.fitting.config import load_config  # noqa: E402
 from bodyfit.fitting.fitter import Fitter  # noqa: E402
-from bodyfit.fitting.metrics import mpjpe, pa_mpjpe, procrustes_align, reprojection_error  # noqa: E402
+from bodyfit.fitting.metrics import reprojection_error  # noqa: E402
 from bodyfit.bodymodels.skeleton import SMPLX_JOINT  # noqa: E402
 from bodyfit.fitting.synthetic import CONTACT_POSES, case_targets, make_case, observe  # noqa: E402
+from bodyfit.geometry import mpjpe, pa_mpjpe, project, project_numpy  # noqa: E402
 from bodyfit.priors.factory import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,8 +99,7 @@ def reobserve(model: BodyModel, case, rng):
     with torch.no_grad():
         _, keypoints = model.keypoints(case.params)
     points = keypoints[0].numpy().astype(np.float64)
-    pixels = points[:, :2] / points[:, 2:] * case.intrinsics[:2] + case.intrinsics[2:]
-    observed = observe(pixels, model.keypoint_valid.numpy(), rng, case.image_size, 2.0, 0.1)
+    observed = observe(project_numpy(points, case.intrinsics), model.keypoint_valid.numpy(), rng, case.image_size, 2.0, 0.1)
     return dataclasses.replace(case, keypoints_3d=points, observed=observed)
 
 
@@ -117,17 +116,14 @@ def fit_all(model, prior, config, cases, collision_term) -> dict[str, list[float
                                             for k in result.params.as_dict()}))
         pairs = find_collisions(output.vertices, collision_term.rules, collision_term.config.cell_size)
     counts = pairs.counts(len(cases)).tolist()
-    rows = {"pairs": counts, "pa_mpjpe_mm": [], "mpjpe_mm": [], "pa_vertex_mm": [], "error_2d_px": [],
-            "seconds": [seconds], "searches": [searches]}
-    projected = project(output.keypoints, targets.intrinsics).numpy()
     body = keypoint_layout.BODY
+    fitted, true = output.keypoints[:, body].double(), torch.tensor(np.stack([case.keypoints_3d[body] for case in cases]))
+    rows = {"pairs": counts, "pa_mpjpe_mm": (1000 * pa_mpjpe(fitted, true)).tolist(),
+            "mpjpe_mm": (1000 * mpjpe(fitted, true, keypoint_layout.OPENPOSE["MidHip"])).tolist(),
+            "pa_vertex_mm": (1000 * pa_mpjpe(output.vertices.double(), truth.vertices.double())).tolist(),
+            "error_2d_px": [], "seconds": [seconds], "searches": [searches]}
+    projected = project(output.keypoints, targets.intrinsics).numpy()
     for i, case in enumerate(cases):
-        fitted = output.keypoints[i].numpy()[body]
-        true = case.keypoints_3d[body]
-        rows["pa_mpjpe_mm"].append(1000 * pa_mpjpe(fitted, true))
-        rows["mpjpe_mm"].append(1000 * mpjpe(fitted, true, keypoint_layout.OPENPOSE["MidHip"]))
-        aligned = procrustes_align(output.vertices[i].numpy().astype(np.float64), truth.vertices[i].numpy().astype(np.float64))
-        rows["pa_vertex_mm"].append(1000 * float(np.linalg.norm(aligned - truth.vertices[i].numpy(), axis=1).mean()))
         rows["error_2d_px"].append(reprojection_error(projected[i][body], case.observed[body, :2],
                                                       case.observed[body, 2], config.confidence_threshold))
     return rows

@@ -37,13 +37,13 @@ from bodyfit.fileio import keypoint_layout  # noqa: E402
 from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
 from bodyfit.fitting import batch_lbfgs as batch_module  # noqa: E402
 from bodyfit.fileio import atomic  # noqa: E402
-from bodyfit.fitting.camera import project  # noqa: E402
 from bodyfit.fitting.config import load_config  # noqa: E402
 from bodyfit.fitting.fitter import Fitter  # noqa: E402
 from bodyfit.fitting.initializers import FACING_CAMERA, rest_variables  # noqa: E402
 from bodyfit.fitting.objective import camera_terms, stage_terms  # noqa: E402
 from bodyfit.fitting.metrics import reprojection_error  # noqa: E402
 from bodyfit.fitting.synthetic import case_targets, make_case  # noqa: E402
+from bodyfit.geometry import project  # noqa: E402
 from bodyfit.priors.factory import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -35,7 +35,7 @@ from bodyfit.regressor.checkpoint import load_regressor, resolve  # noqa: E402
 from bodyfit.regressor.image_data import ImageSample  # noqa: E402
 from bodyfit.regressor.training import Learner, load_train_config  # noqa: E402
 from bodyfit.spin.loop import in_loop_config, load_spin_config, run_spin  # noqa: E402
-from train_regressor import real_samples  # noqa: E402
+from bodyfit.regressor.training_data import real_samples  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

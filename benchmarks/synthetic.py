@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bodyfit.resources import config_path  # noqa: E402
 from bodyfit.fileio import keypoint_layout  # noqa: E402
 from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
-from bodyfit.fitting.camera import project  # noqa: E402
 from bodyfit.fitting.config import load_config  # noqa: E402
 from bodyfit.fitting.fitter import Fitter  # noqa: E402
-from bodyfit.fitting.metrics import mpjpe, pa_mpjpe, reprojection_error  # noqa: E402
+from bodyfit.fitting.metrics import reprojection_error  # noqa: E402
 from bodyfit.fitting.synthetic import case_targets, make_case  # noqa: E402
+from bodyfit.geometry import mpjpe, pa_mpjpe, project  # noqa: E402
 from bodyfit.priors.factory import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,8 +37,8 @@ MID_HIP = keypoint_layout.OPENPOSE["MidHip"]
 
 
 def evaluate(keypoints: np.ndarray, case) -> dict[str, float]:
-    body, truth = keypoints[keypoint_layout.BODY], case.keypoints_3d[keypoint_layout.BODY]
-    return {"mpjpe_mm": 1000 * mpjpe(body, truth, MID_HIP), "pa_mpjpe_mm": 1000 * pa_mpjpe(body, truth)}
+    body, truth = (torch.as_tensor(x[keypoint_layout.BODY], dtype=torch.float64) for x in (keypoints, case.keypoints_3d))
+    return {"mpjpe_mm": 1000 * float(mpjpe(body, truth, MID_HIP)), "pa_mpjpe_mm": 1000 * float(pa_mpjpe(body, truth))}
 
 
 def run_case(fitter: Fitter, model: BodyModel, case, config) -> dict:

@@ -25,12 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bodyfit.resources import config_path  # noqa: E402
 from bodyfit.fileio import keypoint_layout  # noqa: E402
 from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
-from bodyfit.fitting.camera import project  # noqa: E402
 from bodyfit.fitting.config import load_config  # noqa: E402
 from bodyfit.fitting.fitter import Fitter  # noqa: E402
 from bodyfit.fitting.initializers import FACING_CAMERA, rest_variables  # noqa: E402
-from bodyfit.fitting.metrics import mpjpe, pa_mpjpe, reprojection_error  # noqa: E402
+from bodyfit.fitting.metrics import reprojection_error  # noqa: E402
 from bodyfit.fitting.synthetic import case_targets, make_case  # noqa: E402
+from bodyfit.geometry import mpjpe, pa_mpjpe, project  # noqa: E402
 from bodyfit.priors.factory import make_body_pose_prior  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> None:
             _, keypoints = model.keypoints(result.params)
         projected = project(keypoints, targets.intrinsics).numpy()
         body = keypoint_layout.BODY
-        pa = [1000 * pa_mpjpe(keypoints[i].numpy()[body], c.keypoints_3d[body]) for i, c in enumerate(cases)]
-        mp = [1000 * mpjpe(keypoints[i].numpy()[body], c.keypoints_3d[body], MID_HIP) for i, c in enumerate(cases)]
+        fitted, truth = keypoints[:, body].double(), torch.tensor(np.stack([c.keypoints_3d[body] for c in cases]))
+        pa, mp = (1000 * pa_mpjpe(fitted, truth)).tolist(), (1000 * mpjpe(fitted, truth, MID_HIP)).tolist()
         px = [reprojection_error(projected[i][body], c.observed[body, :2], c.observed[body, 2], config.confidence_threshold)
               for i, c in enumerate(cases)]
         print(f"| {method} | {np.median(error):.3f} / {np.percentile(error, 90):.3f} "

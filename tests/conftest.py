@@ -161,7 +161,7 @@ def quick_config(tmp_path_factory) -> Path:
     data = yaml.safe_load((config_path("fit_smplx")).read_text())
     data["stage_defaults"].update(max_outer=2, lbfgs_max_iter=6)
     data["camera"].update(max_outer=2, lbfgs_max_iter=6, batched_max_iterations=6)
-    for stage in data["stages"]:
+    for stage in data["schedules"]["rest"]["stages"]:
         stage["batched_max_iterations"] = 6
     path = tmp_path_factory.mktemp("cfg") / "quick.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -198,7 +198,6 @@ def test_a_case_can_start_a_fit_from_its_truth(cases):
     """The benchmark's oracle start: every case's true parameters are a valid task start."""
     from bodyfit.fitting.config import load_config
     from bodyfit.fitting.tasks import build_task
-    from tests.conftest import REPO
 
     config = load_config(config_path("fit_smplx"))
     for case in cases[:4]:

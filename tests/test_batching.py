@@ -17,7 +17,7 @@ from bodyfit.fitting.fitter import Fitter
 from bodyfit.fitting.objective import Targets
 from bodyfit.fitting.synthetic import case_targets, make_case
 from bodyfit.priors.factory import make_body_pose_prior
-from tests.conftest import CALIBRATED_VPOSER, REPO, REST, randomize, synthetic_model_arrays
+from tests.conftest import CALIBRATED_VPOSER, REST, randomize, synthetic_model_arrays
 
 
 def rosenbrock(x: torch.Tensor, rows=None) -> torch.Tensor:
@@ -148,8 +148,8 @@ def test_batched_fit_agrees_with_one_at_a_time(open_model):
     cases: the same 8 cases fitted as one batch and one at a time (a quarter of the default
     budgets, to keep the test short) reach median PA-MPJPE within 10 mm and median 2D error
     within 1 px of each other."""
-    from bodyfit.fitting.camera import project
-    from bodyfit.fitting.metrics import pa_mpjpe, reprojection_error
+    from bodyfit.fitting.metrics import reprojection_error
+    from bodyfit.geometry import pa_mpjpe, project
 
     base = load_config(config_path("fit_smplx"), REST)
     config = dataclasses.replace(
@@ -165,7 +165,7 @@ def test_batched_fit_agrees_with_one_at_a_time(open_model):
         with torch.no_grad():
             _, points = open_model.keypoints(params)
         pixels = project(points, targets.intrinsics).numpy()
-        return [(1000 * pa_mpjpe(points[r, :25].numpy(), c.keypoints_3d[:25]),
+        return [(1000 * float(pa_mpjpe(points[r, :25], torch.as_tensor(c.keypoints_3d[:25]))),
                  reprojection_error(pixels[r, :25], c.observed[:25, :2], c.observed[:25, 2], 0.1))
                 for r, c in rows_cases]
 

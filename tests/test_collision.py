@@ -171,7 +171,7 @@ def test_fit_with_the_term_leaves_fewer_intersections(open_model):
     from bodyfit.fitting.fitter import Fitter
     from bodyfit.fitting.synthetic import case_targets, make_case
     from bodyfit.priors.factory import make_body_pose_prior
-    from tests.conftest import CALIBRATED_VPOSER, REPO, REST
+    from tests.conftest import CALIBRATED_VPOSER, REST
 
     config = load_config(config_path("fit_smplx"), REST)
     assert [s.collision for s in config.stages] == [0.0, 0.0, 0.0, 0.01, 1.0]

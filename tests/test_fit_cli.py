@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-import fit
+from bodyfit.cli import fit
 from tests.conftest import REPO
 
 EXAMPLES = REPO / "examples"

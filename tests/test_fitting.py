@@ -11,18 +11,18 @@ import torch
 
 from bodyfit.resources import config_path
 from bodyfit.fileio.intrinsics import default_focal, focal_from_exif, resolve_intrinsics
-from bodyfit.fitting.camera import least_squares_translation, project
-from bodyfit.fitting.config import StageConfig, load_config, parse_config
+from bodyfit.fitting.camera import least_squares_translation
+from bodyfit.fitting.config import merge, StageConfig, load_config, parse_config
 from bodyfit.fitting.fitter import Fitter
 from bodyfit.fitting.initializers import FACING_AWAY, FACING_CAMERA, needs_flip, rest_variables
 from bodyfit.fitting.losses import gmof, reprojection_term
-from bodyfit.fitting.metrics import mpjpe, pa_mpjpe, procrustes_align
 from bodyfit.fitting.objective import Targets, stage_terms
 from bodyfit.fitting.lbfgs_steps import lbfgs_minimize
 from bodyfit.fitting.synthetic import case_targets, make_case
+from bodyfit.geometry import mpjpe, pa_mpjpe, procrustes_align, project
 from bodyfit.priors.factory import make_body_pose_prior
 from bodyfit.priors.simple import bending_prior, bending_prior_from_rotations
-from tests.conftest import CALIBRATED_VPOSER, REPO, REST
+from tests.conftest import CALIBRATED_VPOSER, REST
 
 CONFIG = config_path("fit_smplx")
 
@@ -68,8 +68,9 @@ def test_procrustes_undoes_a_similarity_transform():
     target = rng.normal(size=(25, 3))
     from scipy.spatial.transform import Rotation
 
-    moved = 1.7 * target @ Rotation.random(random_state=1).as_matrix().T + [1, 2, 3]
-    assert np.allclose(procrustes_align(moved, target), target, atol=1e-9)
+    moved = torch.as_tensor(1.7 * target @ Rotation.random(random_state=1).as_matrix().T + [1, 2, 3])
+    target = torch.as_tensor(target)
+    assert torch.allclose(procrustes_align(moved, target), target, atol=1e-9)
     assert pa_mpjpe(moved, target) < 1e-9 and mpjpe(moved, target, 0) > 0.1
 
 
@@ -102,6 +103,25 @@ def test_config_refuses_unknown_keys_and_edits_need_no_code():
         parse_config({"model_type": "smplx", "stages": [{"name": "a", "body_pose": 1.0, "shpae": 1.0}]})
     with pytest.raises(ValueError, match="unknown BODY_25 keypoint"):
         parse_config({**data, "ignored_keypoints": ["Elbow"]})
+
+
+def test_schedules_are_composed_before_one_parse():
+    """``init`` picks a named schedule; the command line's overrides lie over it (nested
+    sections merge), and nothing is edited after the config is parsed."""
+    rest = load_config(CONFIG, {"init": "rest"})
+    assert (rest.body_pose_prior, rest.camera_stage, rest.stages[0].name) == ("vposer", True, "s1")
+    started = load_config(CONFIG, {"init": "regressor"})
+    assert (started.body_pose_prior, started.camera_stage, started.stages[0].name) == ("l2_angles", False, "r1")
+    # --vposer over the regressor's schedule, --regressor and --collision as nested overrides
+    chosen = load_config(CONFIG, {"init": "regressor", "body_pose_prior": "vposer", "vposer": "x.pt",
+                                  "regressor": {"checkpoint": "r.pt"}, "collision": {"enabled": True}})
+    assert (chosen.body_pose_prior, chosen.vposer, chosen.regressor.checkpoint) == ("vposer", "x.pt", "r.pt")
+    assert chosen.regressor.turned_starts and chosen.collision.enabled and chosen.collision.cell_size == 0.02
+    only = load_config(CONFIG, {"init": "regressor", "regress_only": True, "body_pose_prior": "vposer"})
+    assert only.body_pose_prior == "l2_angles"  # the regressor's own pose, no prior's reconstruction
+    with pytest.raises(ValueError, match="unknown keys \\['chekpoint'\\]"):
+        load_config(CONFIG, {"regressor": {"chekpoint": "r.pt"}})
+    assert merge({"a": {"b": 1, "c": 2}, "d": [1]}, {"a": {"b": 3}, "d": [2]}) == {"a": {"b": 3, "c": 2}, "d": [2]}
 
 
 def test_initial_translation_finds_the_depth(open_model):
@@ -155,18 +175,18 @@ def test_synthetic_fit_recovers_the_pose_and_vposer_beats_the_angle_prior(open_m
     case, and under 50 mm (the 50-case medians in the README: 32 against 89 mm)."""
     config = load_config(CONFIG, REST)
     case = make_case(open_model, np.random.default_rng(11), yaw_range=(-20, 20))
-    truth = case.keypoints_3d[:25]
+    truth = torch.as_tensor(case.keypoints_3d[:25])
     errors, fitted = {}, {}
     for name in ("l2_angles", "vposer"):
         prior = make_body_pose_prior(name, CALIBRATED_VPOSER)
         result = Fitter(open_model, prior, config).fit(targets_of(case, config))
         with torch.no_grad():
             _, fitted[name] = open_model.keypoints(result.params)
-        errors[name] = pa_mpjpe(fitted[name][0, :25].numpy(), truth)
+        errors[name] = float(pa_mpjpe(fitted[name][0, :25], truth))
     assert errors["vposer"] < min(0.05, errors["l2_angles"]), errors
     keypoints = fitted["l2_angles"]
-    body = keypoints[0, :25].numpy()
-    rest = open_model.keypoints(open_model.zero_params(1))[1][0, :25].numpy()
+    body = keypoints[0, :25]
+    rest = open_model.keypoints(open_model.zero_params(1))[1][0, :25]
     assert pa_mpjpe(body, truth) < min(0.09, 0.4 * pa_mpjpe(rest, truth))
     pixels = project(keypoints, torch.as_tensor(case.intrinsics, dtype=torch.float32)[None])[0, :25].numpy()
     seen = case.observed[:25, 2] > 0

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-import fit
+from bodyfit.cli import fit
 import train_gender
 from bodyfit.resources import package_path
 from bodyfit.fileio.images import read_image

@@ -12,14 +12,14 @@ from bodyfit.resources import config_path
 from bodyfit.bodymodels.keypoint_forward import KinematicChain
 from bodyfit.collision.penalty import penetration_penalty
 from bodyfit.collision.search import TrianglePairs
-from bodyfit.fitting.camera import project
 from bodyfit.fitting.config import load_config
 from bodyfit.fitting.initializers import FACING_CAMERA, rest_variables
 from bodyfit.fitting.losses import reprojection_term
 from bodyfit.fitting.objective import camera_terms, stage_terms
 from bodyfit.fitting.synthetic import case_targets, make_case
+from bodyfit.geometry import project
 from bodyfit.priors.factory import make_body_pose_prior
-from tests.conftest import REPO, REST
+from tests.conftest import REST
 
 
 def test_each_rows_loss_and_gradient_depend_on_that_row_alone(open_model):

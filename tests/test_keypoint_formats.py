@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-import fit
+from bodyfit.cli import fit
 from bodyfit.fileio.formats.config import KeypointFormatsConfig, load_formats_config
 from bodyfit.fileio.formats.source import open_keypoints, openpose_votes
 from bodyfit.fileio.keypoint_layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND

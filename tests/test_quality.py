@@ -14,20 +14,19 @@ import pytest
 import roma
 import torch
 
-import fit
+from bodyfit.cli import fit
 from bodyfit.resources import config_path
 from bodyfit.bodymodels.skeleton import SMPLX_JOINT
-from bodyfit.fitting.camera import project
 from bodyfit.fitting.core import ModelBank, fit_tasks
 from bodyfit.fitting.tasks import build_task
 from bodyfit.fitting.config import load_config
+from bodyfit.geometry import project
 from bodyfit.motion.cases import make_cases
 from bodyfit.pipeline.index import write_index
 from bodyfit.pipeline.results import count_flags
 from bodyfit.quality.assess import FIGURES, FitBatch, QualityAssessor, flagged, json_ready
 from bodyfit.quality.config import DEFAULT_QUALITY_CONFIG, load_quality_config
 from bodyfit.quality import figures
-from tests.conftest import REPO
 from tests.test_fit_cli import EXAMPLES
 
 INTRINSICS = torch.tensor([[1000.0, 1000.0, 480.0, 640.0]])

@@ -11,16 +11,15 @@ import torch
 from bodyfit.resources import config_path
 from bodyfit.bodymodels.layer import BodyModel
 from bodyfit.fileio.keypoint_layout import BODY
+from bodyfit.geometry import pa_mpjpe
 from bodyfit.motion.corpus import load_corpus
 from bodyfit.regressor.body import body_points
 from bodyfit.regressor.checkpoint import CheckpointError, load_regressor, load_training_state
 from bodyfit.regressor.discriminators import Discriminators, discriminator_loss
 from bodyfit.regressor.inputs import heatmaps, keypoint_boxes, make_input, to_box
-from bodyfit.regressor.losses import pa_mpjpe
 from bodyfit.regressor.model import Regressor, RegressorShape, camera_translation, rotations_from_6d, rotations_to_6d
 from bodyfit.regressor.synthetic import SyntheticPeople, generate, reobserve
 from bodyfit.regressor.training import RealSamples, evaluate, load_train_config, synthetic_batches, train
-from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")

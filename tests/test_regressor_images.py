@@ -26,7 +26,6 @@ from bodyfit.regressor.model import Regressor, RegressorShape
 from bodyfit.regressor.training import (RealSamples, load_train_config, predict, supervised_losses, train,
                                 true_rotations)
 from bodyfit.rendering.raster import MeshLayer, rasterize
-from tests.conftest import REPO
 
 # (height, width) and focal length (px) of each photo; the last one's focal is not the
 # default (the image diagonal), so only its parameter file tells it.

@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-import fit
+from bodyfit.cli import fit
 from bodyfit.report import ReportError, write_report
 from bodyfit.report.histogram import histogram_svg
 from bodyfit.report.meshdata import read_obj_faces

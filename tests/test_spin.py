@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import train_regressor
+from bodyfit.cli import train_regressor
 from bodyfit.fileio.images import write_png
 from bodyfit.fileio.keypoint_layout import BODY
 from bodyfit.fileio.openpose_json import PersonKeypoints, write_openpose

@@ -16,11 +16,11 @@ from bodyfit.fileio.keypoint_layout import BODY, OPENPOSE
 from bodyfit.fitting.config import load_config
 from bodyfit.fitting.core import ModelBank, TaskQueue, fit_tasks
 from bodyfit.fitting.initializers import FACING_CAMERA, rest_starts
-from bodyfit.fitting.metrics import pa_mpjpe
 from bodyfit.fitting.synthetic import case_targets, make_case
 from bodyfit.fitting.tasks import INITIAL_WIDTHS, ModelKey, PersonFit, PersonTask, build_task, usable_keypoints
+from bodyfit.geometry import pa_mpjpe
 from bodyfit.priors.factory import make_body_pose_prior
-from tests.conftest import CALIBRATED_VPOSER, REPO, REST
+from tests.conftest import CALIBRATED_VPOSER, REST
 
 
 def quick(config, budget: int = 25):
@@ -119,17 +119,21 @@ def test_carried_parameters_are_checked(open_model):
 
 
 def test_every_initialiser_is_known_to_the_config():
-    from bodyfit.fitting.config import INITIALIZER_NAMES, parse_config
+    from bodyfit.fitting.config import INITIALIZER_NAMES, compose, parse_config
     from bodyfit.fitting.start_registry import INITIALIZERS
 
     assert set(INITIALIZERS) == set(INITIALIZER_NAMES)
     data = yaml.safe_load((config_path("fit_smplx")).read_text())
+    assert set(data["schedules"]) == set(INITIALIZER_NAMES)  # a schedule per initialiser
     with pytest.raises(ValueError, match="init must be one of"):
-        parse_config({**data, "init": "nonsense"})
+        parse_config({**compose(data), "init": "nonsense"})
+    with pytest.raises(ValueError, match="names no schedule"):
+        compose(data, {"init": "nonsense"})
 
 
 def body_error_mm(fits, cases) -> list[float]:
-    return [1000 * pa_mpjpe(f.keypoints_3d[BODY], c.keypoints_3d[BODY]) for f, c in zip(fits, cases)]
+    fitted, truth = (torch.tensor(np.stack([x.keypoints_3d[BODY] for x in xs]), dtype=torch.float64) for xs in (fits, cases))
+    return (1000 * pa_mpjpe(fitted, truth)).tolist()
 
 
 def test_a_task_with_initial_parameters_starts_from_them(open_model):

@@ -163,7 +163,7 @@ def write_frames(folder, keypoint_folder, cases, name="clip") -> None:
 
 
 def test_fit_py_sequence_end_to_end(tmp_path, model):
-    import fit
+    from bodyfit.cli import fit
     cases = make_sequences(model, 1, seed=5, dist=dataclasses.replace(SMALL, length=6))
     second = dataclasses.replace(cases[0], observed=cases[0].observed.copy())
     second.observed[..., 0] = np.where(second.observed[..., 2] > 0, second.observed[..., 0] - 60, 0.0)
@@ -187,6 +187,12 @@ def test_fit_py_sequence_end_to_end(tmp_path, model):
     assert index["clip_000000000000"]["000"] == index["clip_000000000001"]["001"]  # order swapped, id kept
     with np.load(output / "results" / "clip_000000000003" / "001.npz") as person:
         assert person["body_pose"].shape == (63,) and person["vertices"].shape[1] == 3
+    # the one driver: a sequence run writes the summary, the dataset index and the report as images do
+    with np.load(output / "index.npz") as index:
+        assert len(index["image"]) == 12 and sorted(set(index["image"]))[0] == "clip_000000000000"
+    assert (output / "report.html").is_file()
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["fps"] == 25.0 and summary["people_fitted"] == 12 and len(summary["tracks"]) == 2
     if _has_av():
         from bodyfit.fileio.video import video_info
         assert video_info(output / "overlay.mp4").fps == 25.0
@@ -223,7 +229,7 @@ def test_untrained_temporal_regressor_is_the_per_frame_one(cases):
 
 def test_temporal_training_lowers_its_loss(model):
     """A few steps on one fixed batch (same windows, same detections) lower the total loss."""
-    import train_temporal as tt
+    from bodyfit.regressor import temporal_training as tt
     from bodyfit.fitting.regressor_init import cached_regressor
     from bodyfit.regressor.checkpoint import resolve
     from bodyfit.regressor.temporal import TemporalRegressor

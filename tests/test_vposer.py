@@ -13,7 +13,6 @@ from bodyfit.vposer.data import ClipError, downsample, load_dataset, mirror, rea
 from bodyfit.vposer.model import VPoser, VPoserShape
 from bodyfit.priors.vposer_prior import VPoserPrior
 from bodyfit.vposer.training import LossWeights, load_train_config, loss_terms, train
-from tests.conftest import REPO
 
 
 def random_rotations(count: int, seed: int = 0) -> torch.Tensor:

@@ -15,11 +15,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from bodyfit.bodymodels.skeleton import SMPL_BODY_JOINT_NAMES, SMPLX_PARENTS
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS, SMPL_BODY_JOINT_NAMES, SMPLX_PARENTS
 from tools.bvh_skeletons import SMPLX_BONE_CHILD, SkeletonMap
 from tools.retarget_error import POINTS, with_midpoints
 
-NUM_BODY_JOINTS = 22  # pelvis + 21
 _INDEX = {name: index for index, name in enumerate(SMPL_BODY_JOINT_NAMES)}
 SMPLX_POINT_INDICES_BODY = np.array([_INDEX[name] for name in POINTS])
 
@@ -42,7 +41,7 @@ def rest_corrections(bvh_rest: np.ndarray, bvh_names: tuple[str, ...], smplx_res
                      skeleton: SkeletonMap) -> np.ndarray:
     """(22, 3, 3) C_s per SMPL-X body joint from the BVH's rest positions (J, 3) and SMPL-X's
     rest joints (>= 22, 3). A joint without a bone keeps its parent's correction."""
-    corrections = np.tile(np.eye(3), (NUM_BODY_JOINTS, 1, 1))
+    corrections = np.tile(np.eye(3), (NUM_BODY_JOINTS_WITH_PELVIS, 1, 1))
     for index, name in enumerate(SMPL_BODY_JOINT_NAMES):
         source = skeleton.joints[name]
         if source.bone is None or name not in SMPLX_BONE_CHILD:
@@ -57,10 +56,10 @@ def rest_corrections(bvh_rest: np.ndarray, bvh_names: tuple[str, ...], smplx_res
 def chain_positions(world: np.ndarray, smplx_rest: np.ndarray) -> np.ndarray:
     """(..., 22, 3) SMPL-X body joints, pelvis at its rest place, posed by world rotations
     (..., 22, 3, 3) of each joint."""
-    parents = SMPLX_PARENTS[:NUM_BODY_JOINTS]
-    positions = np.zeros(world.shape[:-3] + (NUM_BODY_JOINTS, 3))
+    parents = SMPLX_PARENTS[:NUM_BODY_JOINTS_WITH_PELVIS]
+    positions = np.zeros(world.shape[:-3] + (NUM_BODY_JOINTS_WITH_PELVIS, 3))
     positions[..., 0, :] = smplx_rest[0]
-    for index in range(1, NUM_BODY_JOINTS):
+    for index in range(1, NUM_BODY_JOINTS_WITH_PELVIS):
         bone = smplx_rest[index] - smplx_rest[parents[index]]
         positions[..., index, :] = positions[..., parents[index], :] + world[..., parents[index], :, :] @ bone
     return positions
@@ -94,7 +93,7 @@ def driver_rotations(world_rotations: np.ndarray, bvh_names: tuple[str, ...],
     """(F, 22, 3, 3) D_s: each SMPL-X joint's driver's world rotation, blended toward a second
     BVH joint along the shortest arc where the map says so; from (F, J, 3, 3)."""
     frames = world_rotations.shape[0]
-    drivers = np.empty((frames, NUM_BODY_JOINTS, 3, 3))
+    drivers = np.empty((frames, NUM_BODY_JOINTS_WITH_PELVIS, 3, 3))
     for index, name in enumerate(SMPL_BODY_JOINT_NAMES):
         source = skeleton.joints[name]
         rotation = world_rotations[:, bvh_names.index(source.driver)]
@@ -109,10 +108,10 @@ def driver_rotations(world_rotations: np.ndarray, bvh_names: tuple[str, ...],
 def local_axis_angles(world: np.ndarray) -> np.ndarray:
     """(F, 66) SMPL-X pose (global orientation, then 21 local rotations) from the joints' world
     rotations (F, 22, 3, 3)."""
-    parents = np.array(SMPLX_PARENTS[:NUM_BODY_JOINTS])
+    parents = np.array(SMPLX_PARENTS[:NUM_BODY_JOINTS_WITH_PELVIS])
     local = world.copy()
     local[:, 1:] = np.swapaxes(world[:, parents[1:]], -1, -2) @ world[:, 1:]
-    return Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(len(world), NUM_BODY_JOINTS * 3)
+    return Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(len(world), NUM_BODY_JOINTS_WITH_PELVIS * 3)
 
 
 def retarget_rotations(world_rotations: np.ndarray, bvh_rest: np.ndarray, bvh_names: tuple[str, ...],

@@ -17,6 +17,7 @@ from bodyfit.fileio import atomic
 from bodyfit.fileio.images import write_png
 from bodyfit.fileio.openpose_json import PersonKeypoints, write_openpose
 from bodyfit.fitting.synthetic import observe, sample_params
+from bodyfit.geometry import project_numpy
 from bodyfit.rendering.raster import MeshLayer, rasterize
 
 IMAGE_SIZE = (600, 800)  # H, W
@@ -58,8 +59,7 @@ def main(argv: list[str] | None = None) -> None:
             with torch.no_grad():
                 out = model(params)
             points = out.keypoints[0].numpy().astype(np.float64)
-            pixels = points[:, :2] / points[:, 2:] * intrinsics[:2] + intrinsics[2:]
-            observed = observe(pixels, model.keypoint_valid.numpy(), rng, IMAGE_SIZE, noise_px=1.5, dropout=0.03)
+            observed = observe(project_numpy(points, intrinsics), model.keypoint_valid.numpy(), rng, IMAGE_SIZE, noise_px=1.5, dropout=0.03)
             detections.append(PersonKeypoints.from_layout(observed))
             layers.append(MeshLayer(out.vertices[0].numpy(), model.faces, (205, 170, 150)))
             truth.append({name: value[0].tolist() for name, value in params.as_dict().items()} | {"yaw_deg": yaw})

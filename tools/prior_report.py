@@ -27,11 +27,12 @@ import roma  # noqa: E402
 import torch  # noqa: E402
 
 from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS  # noqa: E402
 from bodyfit.motion.corpus import DEFAULT_ROOT, load_corpus  # noqa: E402
 from tools.corpus_stats import posed_joints, trunk_flexion  # noqa: E402
 from bodyfit.vposer import losses  # noqa: E402
 from bodyfit.vposer.checkpoint import load_vposer  # noqa: E402
-from bodyfit.vposer.model import NUM_JOINTS, VPoser  # noqa: E402
+from bodyfit.vposer.model import VPoser  # noqa: E402
 
 BENT_DEG = 30.0
 BODY_JOINTS = slice(1, 22)  # skeleton joints 1-21: hips to wrists
@@ -49,7 +50,7 @@ def reconstruct(prior: VPoser, body_pose: np.ndarray) -> tuple[np.ndarray, np.nd
     pose = torch.as_tensor(body_pose, dtype=torch.float32)
     latent = prior.encode(pose).mean
     decoded = prior.decode(latent).reshape(len(pose), 63)
-    rotations = roma.rotvec_to_rotmat(pose.reshape(-1, NUM_JOINTS, 3))
+    rotations = roma.rotvec_to_rotmat(pose.reshape(-1, NUM_BODY_JOINTS, 3))
     error = losses.geodesic_degrees(rotations, prior.decode_rotmats(latent))  # (N, J) or (N,)
     error = error.reshape(len(pose), -1).mean(1)
     return error.double().numpy(), decoded.double().numpy(), latent.norm(dim=1).double().numpy()
@@ -58,7 +59,7 @@ def reconstruct(prior: VPoser, body_pose: np.ndarray) -> tuple[np.ndarray, np.nd
 @torch.no_grad()
 def sample_validity(prior: VPoser, count: int = 1000, seed: int = 0) -> tuple[float, float]:
     latent = torch.randn(count, prior.latent_size, generator=torch.Generator().manual_seed(seed))
-    validity = losses.rotation_validity(prior.decode_rotmats(latent)) / NUM_JOINTS
+    validity = losses.rotation_validity(prior.decode_rotmats(latent)) / NUM_BODY_JOINTS
     return float(validity.mean()), float(validity.max())
 
 

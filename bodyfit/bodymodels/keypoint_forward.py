@@ -14,9 +14,7 @@ import roma
 import torch
 from smplx.lbs import batch_rodrigues
 
-from bodyfit.bodymodels.skeleton import SMPL_BODY_JOINT_NAMES
-
-NUM_BODY_JOINTS = len(SMPL_BODY_JOINT_NAMES) - 1  # 21: the body pose, without the pelvis
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
 
 
 def level_order(parents: list[int]) -> list[int]:

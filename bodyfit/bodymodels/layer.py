@@ -21,8 +21,8 @@ from smplx.utils import Struct
 from bodyfit.bodymodels import openpose
 from bodyfit.bodymodels.keypoint_forward import KeypointForward
 from bodyfit.bodymodels.files import OPEN_MODEL_FOLDER, find_model_file, read_model_file
+from bodyfit.bodymodels.skeleton import NUM_SKELETON_JOINTS
 
-NUM_SKELETON_JOINTS = {"smpl": 24, "smplh": 52, "smplx": 55}
 _POSE_SIZES = {
     "global_orient": 3, "body_pose": 63, "left_hand_pose": 45, "right_hand_pose": 45,
     "jaw_pose": 3, "leye_pose": 3, "reye_pose": 3, "transl": 3,

@@ -1,4 +1,12 @@
-"""The SMPL-family skeletons: joint names and kinematic trees, by name."""
+"""The SMPL-family skeletons: joint names, kinematic trees and the joint counts, by name.
+
+Counts (the one table of them):
+- ``NUM_BODY_JOINTS`` (21): the joints ``body_pose`` rotates, hips to wrists, without the
+  pelvis (the pelvis turns with ``global_orient``); ``body_pose`` is (B, 3 * 21 = 63).
+- ``NUM_BODY_JOINTS_WITH_PELVIS`` (22): skeleton joints 0-21, the pelvis then those 21, the
+  same in every SMPL-family model; their rotations are ``global_orient`` then ``body_pose``.
+- ``NUM_SMPLX_JOINTS`` (55) and ``NUM_SKELETON_JOINTS`` (per model type): the whole skeleton.
+"""
 from __future__ import annotations
 
 _HAND_FINGERS = ("index", "middle", "pinky", "ring", "thumb")
@@ -9,6 +17,10 @@ SMPL_BODY_JOINT_NAMES: tuple[str, ...] = (
     "left_collar", "right_collar", "head", "left_shoulder", "right_shoulder",
     "left_elbow", "right_elbow", "left_wrist", "right_wrist",
 )
+
+
+NUM_BODY_JOINTS_WITH_PELVIS = len(SMPL_BODY_JOINT_NAMES)  # 22: pelvis .. right wrist
+NUM_BODY_JOINTS = NUM_BODY_JOINTS_WITH_PELVIS - 1          # 21: the body pose, without the pelvis
 
 
 def _hand_joint_names(side: str) -> tuple[str, ...]:
@@ -57,3 +69,7 @@ def joint_names(model_type: str) -> tuple[str, ...]:
     if model_type not in names:
         raise ValueError(f"unknown model type {model_type!r}; expected one of {sorted(names)}")
     return names[model_type]
+
+
+NUM_SKELETON_JOINTS: dict[str, int] = {name: len(joint_names(name)) for name in ("smpl", "smplh", "smplx")}
+"""Skeleton joints per model type: smpl 24, smplh 52, smplx 55."""

@@ -16,7 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("bodyfit.cli.fit", "fit bodies to images, a sequence, a video (python fit.py)"),
     "detect": ("bodyfit.cli.detect", "detect keypoints in a folder of images"),
     "report": ("bodyfit.cli.report", "rebuild a run's report.html"),
-    "index": ("bodyfit.pipeline.index", "rebuild a run's dataset index"),
+    "index": ("bodyfit.cli.index", "rebuild a run's dataset index"),
     "train-vposer": ("bodyfit.cli.train_vposer", "train the VPoser pose prior (python train_vposer.py)"),
     "train-regressor": ("bodyfit.cli.train_regressor", "train the regressor, or run SPIN's loop"),
     "train-temporal": ("bodyfit.cli.train_temporal", "train the temporal regressor"),

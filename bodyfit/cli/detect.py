@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bodyfit.detect.folder import run_detection
+from bodyfit.detect.folder import DetectionError, run_detection
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    report = run_detection(args.images, args.output, args.config, args.overwrite, args.draw, args.quiet)
+    try:
+        report = run_detection(args.images, args.output, args.config, args.overwrite, args.draw, args.quiet)
+    except DetectionError as error:
+        raise SystemExit(f"bodyfit detect: {error}") from None
     return 1 if report.count("failed") else 0
 
 

@@ -6,34 +6,22 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
-import time
 from pathlib import Path
 
-import yaml
-from tqdm import tqdm
-
-from bodyfit.resources import config_path
-from bodyfit.bodymodels.files import ModelFileError
-from bodyfit.fileio.atomic import write_json, write_text_atomic
-from bodyfit.fileio.config import plain
 from bodyfit.fileio.formats.skeletons import FORMAT_NAMES
-from bodyfit.fileio.formats.source import open_keypoints
-from bodyfit.fileio.openpose_json import ImageItem, match_images
 from bodyfit.fitting.config import FitConfig, load_config
-from bodyfit.fitting.core import ModelBank
 from bodyfit.fitting.tasks import ModelKey
 from bodyfit.gender.choose import GenderChooser
 from bodyfit.gender.config import load_gender_config
-from bodyfit.pipeline.engines import Engine, PlainEngine, RayEngine, RayOptions
-from bodyfit.pipeline.folder import FolderOptions, check_output_folder, fit_folder
-from bodyfit.pipeline.prepare import ChoosesGender
-from bodyfit.pipeline.index import write_index
-from bodyfit.pipeline.results import ResultWriter, summarise
-from bodyfit.report import write_report
-
+from bodyfit.pipeline.engines import RayOptions
+from bodyfit.pipeline.folder import FolderOptions
+from bodyfit.pipeline.images import ImageStrategy
+from bodyfit.pipeline.runner import ImageFolder, RunError, RunOptions, run
+from bodyfit.resources import config_path
+from bodyfit.video.config import load_video_config
+from bodyfit.video.strategy import SequenceStrategy, VideoFile
 
 DEFAULT_CONFIGS = {name: config_path(f"fit_{name}") for name in ("smpl", "smplh", "smplx")}
 
@@ -51,7 +39,7 @@ def focal_length(value: str) -> str | float:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="bodyfit fit", description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--images", type=Path, default=None,
                         help="folder of .jpg/.jpeg/.png images (frames in name order with --sequence)")
     parser.add_argument("--video", type=Path, default=None,
@@ -81,10 +69,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-type", choices=["smpl", "smplh", "smplx"], default="smplx")
     parser.add_argument("--gender", choices=["neutral", "male", "female", "auto"], default="neutral",
                         help="the body model's gender for everyone, or auto: a classifier (--gender-classifier) "
-                             "picks each person's, neutral unless it is sure (cfg/gender.yaml; README: Gender)")
+                             "picks each person's, neutral unless it is sure (cfg/gender.yaml; docs/gender.md)")
     parser.add_argument("--gender-classifier", default=None,
-                        help="with --gender auto: the classifier checkpoint (train one with train_gender.py; none "
-                             "is shipped yet: the best trained on synthetic people reached 0.61 on held-out renders and chance on real photos, README: Gender)")
+                        help="with --gender auto: the classifier checkpoint (train one with bodyfit train-gender; "
+                             "none ships: docs/gender.md says why)")
     parser.add_argument("--gender-threshold", type=float, default=None,
                         help="with --gender auto: the gendered model only above this probability "
                              "(default: cfg/gender.yaml's, 0.9 as Homogenus)")
@@ -110,7 +98,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="HMR's feed-forward mode: write the regressor's output as the results, no fit")
     parser.add_argument("--collision", action="store_true",
                         help="add the self-penetration term with the config's per-stage weights "
-                             "(about 3-4x slower; see the README)")
+                             "(slower; docs/algorithm.md)")
     parser.add_argument("--engine", choices=["plain", "ray"], default="plain",
                         help="plain: fit in this process; ray: on Ray actors (pip install -e '.[ray]'), "
                              "a local Ray unless --address is given")
@@ -122,9 +110,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_fit_config(args: argparse.Namespace) -> FitConfig:
-    """The schedule for ``--model-type``, with the command line's overrides."""
-    schedule_file = args.config or DEFAULT_CONFIGS[args.model_type]
+def config_overrides(args: argparse.Namespace) -> dict:
+    """The command line's settings as overrides nested like the config file; they are laid
+    over the chosen schedule before the config is parsed (``fitting.config.compose``)."""
     overrides: dict = {}
     if args.init is not None:
         overrides["init"] = args.init
@@ -136,121 +124,88 @@ def load_fit_config(args: argparse.Namespace) -> FitConfig:
         overrides["body_pose_prior"] = "l2_angles"
     elif args.vposer is not None:
         overrides.update(body_pose_prior="vposer", vposer=args.vposer)
+    if args.regressor is not None:
+        overrides["regressor"] = {"checkpoint": args.regressor}
+    if args.collision:
+        overrides["collision"] = {"enabled": True}
+    return overrides
+
+
+def load_fit_config(args: argparse.Namespace) -> FitConfig:
+    """The schedule for ``--model-type``, composed with the command line's overrides."""
+    schedule_file = args.config or DEFAULT_CONFIGS[args.model_type]
     try:
-        config = load_config(schedule_file, overrides)
+        config = load_config(schedule_file, config_overrides(args))
     except (OSError, ValueError) as error:
         raise SystemExit(f"fit.py: {error}") from error
-    if args.regressor is not None:
-        config = dataclasses.replace(config, regressor=dataclasses.replace(config.regressor, checkpoint=args.regressor))
-    if args.vposer is not None and config.init == "regressor" and not config.regress_only:
-        # the regressor's schedule names its own prior; --vposer replaces it there too
-        config = dataclasses.replace(config, body_pose_prior=overrides["body_pose_prior"],
-                                     vposer=overrides.get("vposer", config.vposer))
-    if args.collision:
-        config = dataclasses.replace(config, collision=dataclasses.replace(config.collision, enabled=True))
     if config.model_type != args.model_type:
         raise SystemExit(f"fit.py: {schedule_file} is a {config.model_type} schedule, --model-type is {args.model_type}")
     return config
 
 
-def build(args: argparse.Namespace) -> tuple[ModelBank, ModelKey]:
-    """The model bank (each body model and prior loaded once) and the model to fit with (with
-    ``--gender auto``: the neutral one, for people the classifier leaves neutral); one line and
-    exit for what the user can fix (a missing model file, a bad checkpoint)."""
-    config = load_fit_config(args)
-    key = ModelKey(args.model_type, "neutral" if args.gender == "auto" else args.gender)
-    # with Ray the actors fit on --device; this process only reads, checks and writes
-    bank = ModelBank({args.model_type: config}, args.model_folder, "cpu" if args.engine == "ray" else args.device)
-    try:
-        bank.fitter(key)
-        if args.gender == "auto":  # every gendered model is there before any image is read
-            for gender in ("male", "female"):
-                bank.model(ModelKey(args.model_type, gender))
-        if config.init == "regressor":  # a bad checkpoint: one line now, not a failed batch later
-            from bodyfit.fitting.regressor_init import cached_regressor
-            from bodyfit.regressor.checkpoint import resolve
-            device = str(bank.model(key).smpl.v_template.device)  # as the fit will ask for it
-            regressor = cached_regressor(str(resolve(config.regressor.checkpoint)), device)
-            if regressor.shape.encoder == "rgb":
-                raise ValueError(f"{resolve(config.regressor.checkpoint)}: an RGB regressor; fit.py starts fits "
-                                 "from keypoint regressors (keypoints or heatmaps encoders)")
-    except (ModelFileError, FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"fit.py: {error}") from error
-    return bank, key
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    if args.video is not None or args.sequence:
-        from bodyfit.video.run import options_from_args, run_video
-        return run_video(options_from_args(args))
+    try:
+        source, strategy = sequence_run(args) if args.video is not None or args.sequence else image_run(args)
+        summary = run(run_options(args), source, strategy)
+    except RunError as error:
+        raise SystemExit(f"fit.py: {error}") from None
+    return 1 if summary["counts"]["failed"] else 0
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(args.output, args.keypoints, args.keypoint_format, args.image_ids, args.detect_config,
+                      not args.no_overlay, args.overwrite, args.quiet)
+
+
+def image_run(args: argparse.Namespace) -> tuple[ImageFolder, ImageStrategy]:
+    """Single images: each person fitted on their own, in batches."""
     if args.images is None:
         raise SystemExit("fit.py: give --images DIR (or --video FILE)")
     if args.batch_size < 1:
         raise SystemExit(f"fit.py: --batch-size must be at least 1, got {args.batch_size}")
     if args.max_people is not None and args.max_people < 1:
         raise SystemExit(f"fit.py: --max-people must be at least 1, got {args.max_people}")
-    try:
-        check_output_folder(args.output, not args.no_overlay)
-    except OSError as error:
-        raise SystemExit(f"fit.py: {error}") from error
-    bank, key = build(args)
-    chooser = gender_chooser(args)  # before detection, which may take hours: a bad checkpoint stops now
-    keypoints = args.keypoints or detect_keypoints(args)
-    try:
-        source = open_keypoints(keypoints, args.keypoint_format, args.image_ids)
-        logging.info("keypoints: %s from %s", source.describe(), keypoints)
-        items = match_images(args.images, source)
-    except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"fit.py: {error}") from error
-    conflicts = [item for item in items if item.conflict]
-    for item in conflicts:
-        logging.warning("%s: %s share one stem and keypoint file: not fitted, rename all but one", item.stem,
-                        ", ".join(p.name for p in item.conflict))
-    resolved = {"fit": bank.config(key).to_dict(), "run": {k: str(v) for k, v in vars(args).items()}}
-    if chooser is not None:
-        resolved["gender"] = {"config": plain(chooser.config), "classifier": chooser.about}
-    write_text_atomic(args.output / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
-    start = time.perf_counter()
-    run_folder(args, bank, key, items, chooser)
-    notes = {"ambiguous_stems": {item.stem: [str(p) for p in item.conflict] for item in conflicts}}
-    summary = summarise(args.output, [item.stem for item in items], time.perf_counter() - start, notes)
-    write_json(args.output / "summary.json", summary)
-    try:
-        write_index(args.output)
-    except Exception as error:  # noqa: BLE001 - the index is rebuildable (bodyfit index): never fail the run
-        logging.warning("%s: the dataset index was not written: %r", args.output, error)
-    try:
-        logging.info("report: %s", write_report(args.output, progress=not args.quiet))
-    except Exception as error:  # noqa: BLE001 - the report is rebuildable (bodyfit report): never fail the run
-        logging.warning("%s: the report was not written: %r", args.output, error)
-    counts = summary["counts"]
-    logging.info("images: %d ok, %d skipped, %d failed; people fitted: %d; see %s",
-                 counts["ok"], counts["skipped"], counts["failed"], summary["people_fitted"], args.output)
-    return 1 if counts["failed"] else 0
-
-
-def run_folder(args: argparse.Namespace, bank: ModelBank, key: ModelKey, items: list[ImageItem],
-               chooser: ChoosesGender | None = None) -> None:
-    """Fits the images without a record yet (all with ``--overwrite``), with a progress bar."""
-    with tqdm(total=0, unit="img", disable=args.quiet) as bar:
-        def done(stem: str, record: dict) -> None:
-            bar.update(1)
-            bar.set_postfix_str(f"{stem}: {record['status']}")
-
-        writer = ResultWriter(args.output, lambda k: bank.model(k).faces, not args.no_overlay, done)
-        todo = [item for item in items if args.overwrite or not writer.is_done(item.stem)]
-        if len(todo) < len(items):
-            logging.info("%d of %d images already have results (use --overwrite to redo them; failed ones "
-                         "are retried)", len(items) - len(todo), len(items))
-        bar.reset(total=len(todo))
-        options = FolderOptions(args.focal_length, args.max_people, args.batch_size, chooser)
-        engine = make_engine(args, bank) if todo else PlainEngine(bank)
+    config = load_fit_config(args)
+    key = ModelKey(args.model_type, "neutral" if args.gender == "auto" else args.gender)
+    folder = FolderOptions(args.focal_length, args.max_people, args.batch_size, gender_chooser(args))
+    ray = None
+    if args.engine == "ray":
         try:
-            fit_folder(todo, bank, key, writer, options, engine)
-        finally:
-            engine.close()
+            ray = RayOptions(args.address, args.workers, args.cpus_per_worker, args.gpus_per_worker)
+        except ValueError as error:
+            raise SystemExit(f"fit.py: {error}") from error
+    return ImageFolder(args.images), ImageStrategy(config, key, folder, args.model_folder, args.device, ray)
+
+
+def sequence_run(args: argparse.Namespace) -> tuple[ImageFolder | VideoFile, SequenceStrategy]:
+    """A video, or a folder of frames with --sequence: people tracked, each track one fit."""
+    if args.model_type != "smplx":
+        raise SystemExit("fit.py: --video/--sequence fit the SMPL-X body (the regressor's); drop --model-type")
+    if args.gender == "auto":
+        raise SystemExit("fit.py: --gender auto chooses per image for now; for --video/--sequence give "
+                         "--gender neutral, male or female")
+    unused = [flag for flag, value in (("--init", args.init), ("--vposer", args.vposer), ("--regressor", args.regressor),
+                                       ("--regress-only", args.regress_only), ("--collision", args.collision),
+                                       ("--max-people", args.max_people), ("--engine ray", args.engine == "ray"))
+              if value]
+    if unused:
+        raise SystemExit(f"fit.py: {', '.join(unused)} apply to image fits, not to --video/--sequence "
+                         "(the sequence fit's settings are in cfg/video.yaml)")
+    try:
+        config = load_video_config(args.video_config or config_path("video"))
+        fit_config = load_config(args.config or config_path("fit_smplx"))
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"fit.py: {error}") from error
+    if args.video is not None:
+        source: ImageFolder | VideoFile = VideoFile(args.video, config.video.max_frames, config.video.stride)
+    elif args.images is not None:
+        source = ImageFolder(args.images, args.fps)
+    else:
+        raise SystemExit("fit.py: give --video FILE, or --images FRAMES with --sequence")
+    strategy = SequenceStrategy(config, fit_config, source, args.gender, args.model_folder, args.focal_length)
+    return source, strategy
 
 
 def gender_chooser(args: argparse.Namespace) -> GenderChooser | None:
@@ -269,30 +224,6 @@ def gender_chooser(args: argparse.Namespace) -> GenderChooser | None:
     logging.info("gender: %s (threshold %.2f)", args.gender_classifier or "the shipped classifier",
                  chooser.config.rules.threshold)
     return chooser
-
-
-def make_engine(args: argparse.Namespace, bank: ModelBank) -> Engine:
-    """The engine ``--engine`` names: this process, or Ray actors (one line and exit when Ray
-    is missing or the options are wrong)."""
-    if args.engine == "plain":
-        return PlainEngine(bank)
-    try:
-        options = RayOptions(args.address, args.workers, args.cpus_per_worker, args.gpus_per_worker)
-        started = time.perf_counter()
-        engine = RayEngine(bank.configs, args.model_folder, args.device, options)
-    except (ImportError, ValueError) as error:
-        raise SystemExit(f"fit.py: {error}") from error
-    logging.info("Ray: %d workers started in %.1f s", args.workers, time.perf_counter() - started)
-    return engine
-
-
-def detect_keypoints(args: argparse.Namespace) -> Path:
-    """Detect keypoints for the images that have none yet in OUTPUT/keypoints; that folder."""
-    from bodyfit.detect.folder import run_detection
-
-    folder = args.output / "keypoints"
-    run_detection(args.images, folder, args.detect_config, args.overwrite, quiet=args.quiet)
-    return folder
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ SYNTHETIC_ABOUT = ("synthetic people only: the open model's male and female shap
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="bodyfit train-gender", description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--data", type=Path, default=None,
                         help="your labelled crops (female/ male/ folders, or a CSV); default: synthetic people")
     parser.add_argument("--output", type=Path, default=Path("runs/gender"))

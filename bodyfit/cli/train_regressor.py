@@ -23,45 +23,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from bodyfit.resources import checkout_path, config_path
 from bodyfit.bodymodels.layer import BodyModel
-from bodyfit.motion.corpus import load_corpus
 from bodyfit.regressor.checkpoint import load_regressor
-from bodyfit.regressor.synthetic import SyntheticPeople, generate
-from bodyfit.regressor.training import RealSamples, RegressorTrainConfig, load_train_config, synthetic_batches, train
-from bodyfit.vposer.data import downsample, find_clips, read_clip
-from bodyfit.vposer.data import mirror as mirror_body_joints
-
-
-
-
-def cached_people(cache: Path, split: str, count: int, seed: int, widened: bool, workers: int,
-                  progress: bool = True) -> SyntheticPeople:
-    """``count`` synthetic people of ``split``, read from ``cache`` or drawn (with a progress
-    bar unless ``progress`` is False) and written there."""
-    path = cache / f"{split}_{count}_s{seed}{'_widened' if widened and split == 'train' else ''}.npz"
-    if path.is_file():
-        return SyntheticPeople.load(path)
-    people = generate(count, seed, split, widened=widened and split == "train", workers=workers, progress=progress)
-    people.save(path)
-    return people
-
-
-def real_samples(amass: Path | None = None) -> RealSamples:
-    """The adversarial priors' real poses: the corpus's train poses (widened too) and, with
-    ``amass``, every AMASS-format clip under that folder at 30 fps; all mirrored too."""
-    body_poses = [np.concatenate([clip.poses for clip in load_corpus("train", widened=True)])[:, 3:]]
-    if amass is not None:
-        body_poses += [downsample(read_clip(path), 30.0) for path in find_clips(amass)]
-    poses = np.concatenate(body_poses)
-    return RealSamples(np.concatenate([poses, mirror_body_joints(poses)]))
+from bodyfit.regressor.training import RegressorTrainConfig, load_train_config, synthetic_batches, train
+from bodyfit.regressor.training_data import cached_people, real_samples
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="bodyfit train-regressor", description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--config", type=Path, default=config_path("regressor"))
     parser.add_argument("--cache", type=Path, default=checkout_path(".cache") / "regressor",

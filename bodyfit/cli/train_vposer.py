@@ -41,7 +41,7 @@ def corpus_dataset(config: VPoserTrainConfig, root: Path, widened: bool, max_fra
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="bodyfit train-vposer", description=__doc__.split("\n\n")[0].replace("\n", " "))
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help="folder of AMASS-format .npz clips (searched recursively)")
     source.add_argument("--corpus", action="store_true", help="the open motion corpus's train / heldout split")

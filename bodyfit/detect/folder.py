@@ -96,16 +96,19 @@ def detect_folder(images: Path, output: Path, config: DetectConfig, overwrite: b
     return report
 
 
+class DetectionError(Exception):
+    """Detection cannot run: the message names the folder, file or package and the problem."""
+
+
 def run_detection(images: Path, output: Path, config_path: Path | None = None, overwrite: bool = False,
                   draw: Path | None = None, quiet: bool = False) -> DetectionReport:
-    """``detect_folder`` for a command line: a progress bar, the summary logged, and a
-    missing folder, a bad config file or a missing MediaPipe turned into ``SystemExit`` with
-    the reason."""
+    """``detect_folder`` with a progress bar and the summary logged. A missing folder, a bad
+    config file or a missing MediaPipe is a ``DetectionError`` with the reason."""
     try:
         total = len(list_images(images))
         config = load_detect_config(config_path)
     except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(str(error)) from error
+        raise DetectionError(str(error)) from error
     try:
         with tqdm(total=total, unit="img", desc="detect", disable=quiet) as bar:
             def done(stem: str, record: dict) -> None:
@@ -114,6 +117,6 @@ def run_detection(images: Path, output: Path, config_path: Path | None = None, o
 
             report = detect_folder(images, output, config, overwrite, draw, done)
     except DetectorUnavailable as error:
-        raise SystemExit(str(error)) from error
+        raise DetectionError(str(error)) from error
     log.info("detection: %s; keypoints in %s", report.summary(), output)
     return report

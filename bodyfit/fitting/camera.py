@@ -1,10 +1,9 @@
-"""Pinhole cameras: projection and the translation initialisation (intrinsics per image:
-``fileio.intrinsics``).
+"""Pinhole cameras: the translation initialisation (intrinsics per image:
+``fileio.intrinsics``; projection and the camera frame: ``bodyfit.geometry``).
 
 Frame: OpenCV axes (x right, y down, z forward, metres), principal point at the image
-centre unless a sidecar says otherwise; a point projects to ``u = fx x / z + cx``,
-``v = fy y / z + cy``. The camera sits at the origin with no rotation; the body is placed by
-its global orientation and translation.
+centre unless a sidecar says otherwise. The camera sits at the origin with no rotation; the
+body is placed by its global orientation and translation.
 
 Shapes: B batch, K keypoints.
 """
@@ -12,11 +11,6 @@ from __future__ import annotations
 
 import torch
 
-def project(points: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tensor:
-    """Pixels (B, K, 2) of camera-frame ``points`` (B, K, 3); ``intrinsics`` (B, 4) holds
-    fx, fy, cx, cy."""
-    z = points[..., 2:].clamp(min=1e-6)
-    return points[..., :2] / z * intrinsics[:, None, :2] + intrinsics[:, None, 2:]
 
 
 def similar_triangles_translation(

@@ -51,16 +51,13 @@ class StageConfig:
 
 @dataclass(frozen=True)
 class RegressorInitConfig:
-    """Fits started from the learned regressor (``init: regressor``): its checkpoint, and the
-    schedule, prior and starts that replace the rest-pose ones."""
+    """Fits started from the learned regressor (``init: regressor``): its checkpoint and the
+    extra starts. The schedule it runs is ``schedules.regressor``."""
 
     checkpoint: str = "default"      # the shipped regressor, or a path (fit.py --regressor)
-    body_pose_prior: str = "l2_angles"
-    camera_stage: bool = False       # the regressor's camera is the start; no camera-only stage
     turned_starts: bool = True       # side views also start turned by 180 degrees about the vertical
     rest_starts: bool = False        # also SMPLify-X's rest-pose starts; the lowest loss wins
     pose_starts: int = 0             # also this many corpus pose clusters' centres, at the regressor's camera
-    stages: tuple[StageConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,25 +108,45 @@ def _stages(rows: list[dict], defaults: dict, where: str) -> tuple[StageConfig, 
                  for i, stage in enumerate(rows or []))
 
 
+def merge(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` laid over it, section by section (nested dicts merge; any
+    other value, lists included, replaces). Neither argument is changed."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def compose(data: dict, overrides: dict | None = None, where: str = "config") -> dict:
+    """One flat schedule from a config file's data, before anything is parsed or checked.
+
+    The file's common settings, then the named schedule that ``init`` picks from
+    ``schedules`` (its stages, prior and camera stage), then ``overrides`` (the command
+    line's, nested like the file). ``regress_only`` writes the regressor's own pose, so the
+    pose is the variable and no prior reshapes it: its prior is ``l2_angles``."""
+    overrides = overrides or {}
+    common = {key: value for key, value in data.items() if key != "schedules"}
+    schedules = data.get("schedules") or {}
+    init = overrides.get("init", common.get("init", "rest"))
+    if init not in schedules:
+        raise ValueError(f"{where}: init: {init!r} names no schedule (schedules: {sorted(schedules)})")
+    composed = merge(merge(common, schedules[init]), overrides)
+    if composed.get("regress_only"):
+        composed["body_pose_prior"] = "l2_angles"
+    return composed
+
+
 def parse_config(data: dict, where: str = "config") -> FitConfig:
-    """A ``FitConfig`` from YAML data. With ``init: regressor`` the ``regressor`` section's
-    stages, prior and camera-stage choice replace the top-level ones (``regress_only``: the
-    pose is the variable, so the result is exactly the regressor's)."""
+    """A ``FitConfig`` from one flat schedule (``compose``'s output): parsed and checked once."""
     data = dict(data)
     defaults = data.pop("stage_defaults", {}) or {}
     stages = _stages(data.pop("stages", []), defaults, where)
     if not stages:
         raise ValueError(f"{where}: no stages")
-    regressor_data = dict(data.pop("regressor", {}) or {})
-    regressor_data["stages"] = _stages(regressor_data.get("stages", []), defaults, f"{where}: regressor")
-    regressor = build_dataclass(RegressorInitConfig, regressor_data, f"{where}: regressor")
-    if data.get("init") == "regressor":
-        if not regressor.stages:
-            raise ValueError(f"{where}: init: regressor needs regressor.stages")
-        stages = regressor.stages
-        data["body_pose_prior"], data["camera_stage"] = regressor.body_pose_prior, regressor.camera_stage
-        if data.get("regress_only"):  # the regressor's pose exactly, not a prior's reconstruction of it
-            data["body_pose_prior"] = "l2_angles"
+    regressor = build_dataclass(RegressorInitConfig, data.pop("regressor", {}) or {}, f"{where}: regressor")
     camera = build_dataclass(CameraStageConfig, data.pop("camera", {}) or {}, f"{where}: camera")
     front = build_dataclass(FrontConfig, data.pop("front", {}) or {}, f"{where}: front")
     collision_data = dict(data.pop("collision", {}) or {})
@@ -137,8 +154,7 @@ def parse_config(data: dict, where: str = "config") -> FitConfig:
         collision_data["touching_parts"] = [tuple(pair) for pair in collision_data["touching_parts"]]
     collision = build_dataclass(CollisionConfig, collision_data, f"{where}: collision")
     config = build_dataclass(FitConfig, {**data, "stages": stages, "camera": camera, "front": front,
-                                         "collision": collision,
-                                         "regressor": regressor}, where)
+                                         "collision": collision, "regressor": regressor}, where)
     validate(config, where)
     return config
 
@@ -175,8 +191,7 @@ def validate(config: FitConfig, where: str) -> None:
 
 
 def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> FitConfig:
-    """Reads ``path`` and applies top-level ``overrides`` (e.g. from the command line)."""
+    """Reads ``path``, composes its schedule with ``overrides`` (nested like the file, e.g.
+    ``{"init": "rest", "collision": {"enabled": True}}``) and parses the result once."""
     path = Path(path)
-    data = read_yaml(path)
-    data.update(overrides or {})
-    return parse_config(data, str(path))
+    return parse_config(compose(read_yaml(path), overrides, str(path)), str(path))

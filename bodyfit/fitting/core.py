@@ -20,11 +20,11 @@ import torch
 from bodyfit.bodymodels.layer import BodyModel, BodyOutput
 from bodyfit.collision.search import find_collisions
 from bodyfit.fileio.keypoint_layout import BODY
-from bodyfit.fitting.camera import project
 from bodyfit.fitting.config import FitConfig
 from bodyfit.fitting.fitter import Fitter, FitResult
 from bodyfit.fitting.metrics import reprojection_error
 from bodyfit.fitting.tasks import ModelKey, PersonFit, PersonTask, tasks_to_targets
+from bodyfit.geometry import project
 from bodyfit.priors.body_pose import BodyPosePrior
 from bodyfit.priors.factory import make_body_pose_prior
 from bodyfit.quality.assess import FitBatch

@@ -20,12 +20,12 @@ from bodyfit.bodymodels.layer import BodyModel, BodyParams
 from bodyfit.collision.term import SelfCollision
 from bodyfit.fitting.config import FitConfig, StageConfig
 from bodyfit.fitting.initializers import InitialParams, Starts
-from bodyfit.fitting.camera import project
 from bodyfit.fitting.losses import reprojection_term
 from bodyfit.fitting.objective import Targets, Variables, camera_terms, keypoint_part_weights, stage_terms
 from bodyfit.fitting.lbfgs_steps import OptimizeLog
 from bodyfit.fitting.stage_optimizers import make_optimizer
 from bodyfit.fitting.start_registry import Initializer, get_initializer
+from bodyfit.geometry import project
 from bodyfit.priors.body_pose import BodyPosePrior
 from bodyfit.quality.assess import QualityAssessor
 from bodyfit.quality.config import QualityConfig, load_quality_config

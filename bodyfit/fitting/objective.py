@@ -14,9 +14,9 @@ import torch
 from bodyfit.fileio import keypoint_layout
 from bodyfit.bodymodels.layer import BodyModel, BodyParams
 from bodyfit.collision.term import SelfCollision
-from bodyfit.fitting.camera import project
 from bodyfit.fitting.config import FitConfig, StageConfig
 from bodyfit.fitting.losses import depth_term, front_term, reprojection_term
+from bodyfit.geometry import project
 from bodyfit.priors.body_pose import BodyPosePrior
 from bodyfit.priors.simple import axis_weighted_squared_norm, bending_prior_from_rotations, squared_norm
 

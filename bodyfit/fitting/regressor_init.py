@@ -26,6 +26,7 @@ from scipy.cluster.vq import kmeans2
 
 from bodyfit.bodymodels.files import OPEN_MODEL_FOLDER
 from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
 from bodyfit.fileio.keypoint_layout import BODY
 from bodyfit.fitting.config import FitConfig
 from bodyfit.fitting.initializers import InitialParams, Starts, carry_initial, needs_flip, rest_starts
@@ -47,9 +48,9 @@ def pose_cluster_centres(count: int, seed: int = 0) -> torch.Tensor:
     rotations)."""
     poses = np.concatenate([clip.poses for clip in load_corpus("train", widened=True)])
     poses = np.concatenate([poses, mirror_body_pose(poses)])[:, 3:]
-    rotations = roma.rotvec_to_rotmat(torch.as_tensor(poses).reshape(-1, 21, 3))
+    rotations = roma.rotvec_to_rotmat(torch.as_tensor(poses).reshape(-1, NUM_BODY_JOINTS, 3))
     centres, _ = kmeans2(rotations.flatten(1).numpy(), count, seed=seed, minit="++")
-    return roma.special_procrustes(torch.as_tensor(centres, dtype=torch.float32).reshape(count, 21, 3, 3))
+    return roma.special_procrustes(torch.as_tensor(centres, dtype=torch.float32).reshape(count, NUM_BODY_JOINTS, 3, 3))
 
 
 @functools.lru_cache(maxsize=4)

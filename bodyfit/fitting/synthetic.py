@@ -16,6 +16,7 @@ from bodyfit.bodymodels.layer import BodyModel, BodyParams
 from bodyfit.bodymodels.skeleton import SMPLX_JOINT
 from bodyfit.fitting.config import FitConfig
 from bodyfit.fitting.objective import Targets
+from bodyfit.geometry import project_numpy
 
 # (joint, axis) -> (low, high) radians of a uniform draw; every other body angle stays 0.
 # Signs follow SMPL-X: knees bend about +x, the left elbow about -y, the right about +y.
@@ -135,8 +136,7 @@ def make_case(model: BodyModel, rng: np.random.Generator, image_size=(1000, 1000
     with torch.no_grad():
         _, keypoints = model.keypoints(params)
     points = keypoints[0].numpy().astype(np.float64)
-    depth = np.where(points[:, 2:] > 0, points[:, 2:], 1.0)  # points the model lacks are all zero
-    pixels = points[:, :2] / depth * intrinsics[:2] + intrinsics[2:]
+    pixels = project_numpy(points, intrinsics)  # points the model lacks (all zero) land on (cx, cy)
     observed = observe(pixels, model.keypoint_valid.numpy(), rng, image_size, noise_px, dropout)
     return SyntheticCase(params, points, observed, intrinsics, image_size, yaw)
 

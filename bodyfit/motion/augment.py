@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+from bodyfit.motion.corpus import POSE_WIDTH
 
-POSE_WIDTH = 66
 LOWER_BODY = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
               "left_foot", "right_foot")  # pelvis: the root orientation
 UPPER_BODY = ("spine1", "spine2", "spine3", "neck", "head", "left_collar", "right_collar", "left_shoulder",

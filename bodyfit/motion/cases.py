@@ -25,6 +25,7 @@ from scipy.spatial.transform import Rotation
 from bodyfit.bodymodels.layer import BodyModel, BodyParams
 from bodyfit.bodymodels.skeleton import SMPLX_JOINT
 from bodyfit.fileio.keypoint_layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND
+from bodyfit.geometry import project_numpy
 from bodyfit.motion.corpus import load_corpus, mirror_body_pose
 
 VIEWS = ("front", "side", "back")
@@ -213,11 +214,6 @@ def camera_rotation(pitch_deg: float, roll_deg: float) -> np.ndarray:
     return (turn * _LEVEL_CAMERA).as_matrix()
 
 
-def project_points(points: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
-    """Pixels (N, 2) of camera-frame points (N, 3)."""
-    return points[:, :2] / points[:, 2:] * intrinsics[:2] + intrinsics[2:]
-
-
 def frame_fill(pixels: np.ndarray, image_size: tuple[int, int]) -> float:
     """Share of the frame the box of ``pixels`` (N, 2) spans along its tighter axis."""
     extent = pixels.max(0) - pixels.min(0)
@@ -242,7 +238,7 @@ def place_body(vertices: np.ndarray, intrinsics: np.ndarray, image_size: tuple[i
     target, aim = np.asarray(aim_px, dtype=np.float64), np.asarray(aim_px, dtype=np.float64).copy()
 
     def fill_at(depth: float) -> tuple[float, np.ndarray]:
-        pixels = project_points(vertices + _transl(vertices, intrinsics, aim, depth), intrinsics)
+        pixels = project_numpy(vertices + _transl(vertices, intrinsics, aim, depth), intrinsics)
         return frame_fill(pixels, image_size), pixels
 
     pixels = None
@@ -380,11 +376,11 @@ class CaseGenerator:
         vertices = vertices[ConvexHull(vertices).vertices]  # a box's extremes lie on the hull
         whole = fill if cut_side is None else fill / (1.0 - cut)
         centred, fill = place_body(vertices, intrinsics, size, whole, intrinsics[2:], near)
-        pixels = project_points(vertices + centred, intrinsics)
+        pixels = project_numpy(vertices + centred, intrinsics)
         aim = _aim(rng, pixels.max(0) - pixels.min(0), size, cut_side, cut)
         for _ in range(4 if cut_side is None else 0):  # perspective may stretch an off-centre box
             transl, reached = place_body(vertices, intrinsics, size, fill, aim, near)
-            inward = _inward(project_points(vertices + transl, intrinsics), size)
+            inward = _inward(project_numpy(vertices + transl, intrinsics), size)
             if not inward.any():
                 return transl, reached
             aim = aim + 1.5 * inward
@@ -409,7 +405,7 @@ class CaseGenerator:
         joints, vertices, valid = joints + transl, vertices + transl, self.model.keypoint_valid.numpy()
         keypoints = np.where(valid[:, None], keypoints + transl, 0.0)  # points the model lacks stay zero
         keypoints_2d = np.zeros((len(keypoints), 2))
-        keypoints_2d[valid] = project_points(keypoints[valid], camera.intrinsics)
+        keypoints_2d[valid] = project_numpy(keypoints[valid], camera.intrinsics)
         world_joints = joints @ camera.rotation  # rows: R^T x
         yaw, flexion = view_yaw_deg(world_joints), float(trunk_flexion_deg(world_joints))
         face_hidden = view_bin(yaw) == "back" or face_turned_away(keypoints)

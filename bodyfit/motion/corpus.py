@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.resources import checkout_path
 from bodyfit.vposer.data import mirror as mirror_body_joints
 from bodyfit.vposer.data import read_clip
 
 DEFAULT_ROOT = checkout_path("data", "poses")
 SPLITS = ("train", "heldout", "all")
-POSE_WIDTH = 66
+POSE_WIDTH = 3 * NUM_BODY_JOINTS_WITH_PELVIS  # 66: root orientation, then the 21 body joints
 WIDENED_SOURCES = ("recombined", "generated")  # rows written by tools/widen_corpus.py
 
 

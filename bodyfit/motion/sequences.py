@@ -37,8 +37,9 @@ from scipy.spatial.transform import Rotation
 
 from bodyfit.bodymodels.layer import BodyModel, BodyParams
 from bodyfit.fileio.keypoint_layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND
+from bodyfit.geometry import project_numpy
 from bodyfit.motion.cases import (FACE_POINTS, Camera, CaseDistribution, draw_camera, inside_image, place_body,
-                          project_points, stature)
+                                  stature)
 from bodyfit.motion.corpus import MotionClip, load_corpus, mirror_body_pose, mirror_trans
 
 SWAP_PAIRS = ((("RKnee", "LKnee"), ("RAnkle", "LAnkle"), ("RHeel", "LHeel"), ("RBigToe", "LBigToe")),
@@ -183,7 +184,7 @@ class SequenceGenerator:
         keypoints = np.where(valid[None, :, None], output.keypoints.double().numpy() + offset, 0.0)
         keypoints_2d = np.zeros(keypoints.shape[:2] + (2,))
         for t in range(len(keypoints)):
-            keypoints_2d[t, valid] = project_points(keypoints[t, valid], camera.intrinsics)
+            keypoints_2d[t, valid] = project_numpy(keypoints[t, valid], camera.intrinsics)
         depth = float(keypoints[:, OPENPOSE["MidHip"], 2].mean())
         height_px = float(camera.intrinsics[1] * self.stature(params) / depth)
         observed, jitter = observe_sequence(keypoints_2d, keypoints, valid, camera.image_size, height_px, rng, dist)

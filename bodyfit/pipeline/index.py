@@ -23,10 +23,8 @@ again at any time (after a resumed run, or from an older folder).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -157,22 +155,3 @@ def write_index(output: Path | str) -> list[Path]:
     written.append(output / "index.parquet")
     write_parquet(written[1], columns, rows)
     return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write the dataset index (index.npz, index.parquet) of a "
-                                                 "fit.py output folder.")
-    parser.add_argument("output", type=Path, help="the folder fit.py wrote (with results/)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        paths = write_index(args.output)
-    except (OSError, ValueError) as error:
-        raise SystemExit(f"pipeline.index: {error}") from error
-    with np.load(paths[0]) as index:
-        log.info("%d people indexed: %s", len(index["image"]), ", ".join(str(p) for p in paths))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,13 +2,11 @@
 is its decoding, and the cost is the latent's squared norm."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from bodyfit.priors.body_pose import BodyPosePrior
 from bodyfit.priors.simple import squared_norm
-from bodyfit.vposer.checkpoint import DEFAULT_CHECKPOINT, load_vposer
+from bodyfit.vposer.checkpoint import load_vposer
 from bodyfit.vposer.model import VPoser
 
 
@@ -40,16 +38,9 @@ class VPoserPrior(BodyPosePrior):
         return squared_norm(latent)
 
 
-def resolve_vposer_path(value: str) -> Path | None:
-    """``default`` -> the shipped checkpoint, ``none`` -> None, else the path given."""
-    if value == "none":
-        return None
-    return DEFAULT_CHECKPOINT if value == "default" else Path(value)
-
-
 def make_vposer_prior(value: str) -> VPoserPrior:
-    path = resolve_vposer_path(value)
-    if path is None:
+    """The prior of VPoser checkpoint ``value`` (``default``: the shipped one; see ``load_vposer``)."""
+    if value == "none":
         raise ValueError("vposer is 'none': use the l2_angles prior instead")
-    model, _ = load_vposer(path)
+    model, _ = load_vposer(value)
     return VPoserPrior(model)

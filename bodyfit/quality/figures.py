@@ -10,7 +10,7 @@ from __future__ import annotations
 import roma
 import torch
 
-from bodyfit.bodymodels.skeleton import SMPL_BODY_JOINT_NAMES
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS, SMPL_BODY_JOINT_NAMES
 from bodyfit.collision.search import PairRules, find_collisions
 from bodyfit.fileio.keypoint_layout import OPENPOSE
 from bodyfit.priors.body_pose import BodyPosePrior
@@ -149,6 +149,6 @@ def rotation_disagreement_deg(body_pose: torch.Tensor, anchor: torch.Tensor) -> 
     """(B,) mean geodesic angle (degrees) over the 21 body joints between ``body_pose``
     (B, 63, axis-angle) and the rotations ``anchor`` (B, 21, 3, 3) (the regressor's)."""
     _check("body_pose", body_pose, (None, 63))
-    _check("anchor", anchor, (len(body_pose), 21, 3, 3))
-    rotations = roma.rotvec_to_rotmat(body_pose.reshape(-1, 21, 3))
+    _check("anchor", anchor, (len(body_pose), NUM_BODY_JOINTS, 3, 3))
+    rotations = roma.rotvec_to_rotmat(body_pose.reshape(-1, NUM_BODY_JOINTS, 3))
     return torch.rad2deg(roma.rotmat_geodesic_distance(rotations, anchor.to(rotations))).mean(dim=1)

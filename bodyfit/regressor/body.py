@@ -9,9 +9,8 @@ from __future__ import annotations
 import torch
 
 from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.keypoint_layout import BODY
-
-NUM_JOINTS = 22
 
 
 def body_points(model: BodyModel, rotations: torch.Tensor, betas: torch.Tensor,
@@ -32,4 +31,4 @@ def body_points(model: BodyModel, rotations: torch.Tensor, betas: torch.Tensor,
     def turned(points: torch.Tensor) -> torch.Tensor:
         return torch.einsum("bij,bkj->bki", global_rotation, points - root) + root + transl[:, None]
 
-    return turned(joints[:, :NUM_JOINTS]), turned(keypoints[:, BODY])
+    return turned(joints[:, :NUM_BODY_JOINTS_WITH_PELVIS]), turned(keypoints[:, BODY])

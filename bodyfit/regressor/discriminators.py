@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bodyfit.regressor.model import NUM_BETAS, NUM_BODY_JOINTS
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+from bodyfit.regressor.model import NUM_BETAS
 
 
 class ShapeDiscriminator(nn.Module):

@@ -32,10 +32,11 @@ import numpy as np
 import torch
 
 from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.images import ImageError, read_image, read_image_size
 from bodyfit.fileio.intrinsics import resolve_intrinsics
 from bodyfit.fileio.openpose_json import ImageItem, KeypointFileError, match_images, read_openpose, usable_points
-from bodyfit.regressor.body import NUM_JOINTS, body_points
+from bodyfit.regressor.body import body_points
 from bodyfit.regressor.inputs import crop_images, make_input
 from bodyfit.regressor.model import NUM_BETAS
 from bodyfit.regressor.training import SupervisedBatch, true_rotations
@@ -195,7 +196,7 @@ def read_image_dataset(images: Path, keypoints: Path, params: Path | None = None
 def sample_joints(samples: list[ImageSample], body: BodyModel, chunk: int = 256) -> np.ndarray:
     """(N, J, 3) camera-frame joints of the samples' parameters through ``body`` (NaN for
     samples without parameters), as the regressor's prediction computes them."""
-    joints = np.full((len(samples), NUM_JOINTS, 3), np.nan, dtype=np.float32)
+    joints = np.full((len(samples), NUM_BODY_JOINTS_WITH_PELVIS, 3), np.nan, dtype=np.float32)
     known = [index for index, sample in enumerate(samples) if sample.has_params]
     device = body.smpl.v_template.device
     for start in range(0, len(known), chunk):

@@ -1,4 +1,5 @@
-"""The regressor's supervised losses and its evaluation measures.
+"""The regressor's supervised losses (its evaluation measures, MPJPE and PA-MPJPE, and the
+projection are ``bodyfit.geometry``'s).
 
 - 2D keypoints: L1 in box coordinates, weighted per point (the detections' confidences, or
   1 where the truth is known);
@@ -13,12 +14,6 @@ from __future__ import annotations
 import torch
 
 from bodyfit.regressor.inputs import to_box
-
-
-def project(points: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tensor:
-    """(B, N, 2) pixels of camera-frame points (B, N, 3); depth kept above 1 cm."""
-    depth = points[..., 2:].clamp_min(1e-2)
-    return points[..., :2] / depth * intrinsics[:, None, :2] + intrinsics[:, None, 2:]
 
 
 def keypoint_loss(predicted_px: torch.Tensor, target_px: torch.Tensor, weight: torch.Tensor,
@@ -44,27 +39,3 @@ def translation_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Ten
     depth = target[:, 2].clamp_min(1e-2)
     sideways = (predicted[:, :2] - target[:, :2]).abs().sum(1) / depth
     return sideways + (predicted[:, 2].clamp_min(1e-2).log() - depth.log()).abs()
-
-
-def procrustes(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(B, J, 3) ``predicted`` moved by the similarity transform that best fits it to
-    ``target`` (B, J, 3), per row (batched Umeyama)."""
-    mu_p, mu_t = predicted.mean(1, keepdim=True), target.mean(1, keepdim=True)
-    p, t = predicted - mu_p, target - mu_t
-    u, s, vt = torch.linalg.svd(p.transpose(1, 2) @ t)
-    sign = torch.sign(torch.linalg.det(u @ vt))
-    correction = torch.ones_like(s)
-    correction[:, 2] = sign
-    rotation = u @ torch.diag_embed(correction) @ vt
-    scale = (s * correction).sum(1) / p.pow(2).sum((1, 2)).clamp_min(1e-12)
-    return scale[:, None, None] * p @ rotation + mu_t
-
-
-def pa_mpjpe(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(B,) mean joint distance after Procrustes alignment (input units)."""
-    return (procrustes(predicted, target) - target).norm(dim=-1).mean(1)
-
-
-def mpjpe(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(B,) mean joint distance with the pelvises (joint 0) aligned."""
-    return ((predicted - predicted[:, :1]) - (target - target[:, :1])).norm(dim=-1).mean(1)

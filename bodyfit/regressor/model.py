@@ -25,12 +25,12 @@ import torch
 import torchvision
 from torch import nn
 
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.regressor.inputs import RegressorInput, heatmaps
 
-NUM_BODY_JOINTS = 21
 NUM_BETAS = 10
 ROT6D = 6
-POSE_WIDTH = ROT6D * (NUM_BODY_JOINTS + 1)
+POSE_WIDTH = ROT6D * NUM_BODY_JOINTS_WITH_PELVIS  # global orientation, then the body joints
 PARAM_WIDTH = POSE_WIDTH + NUM_BETAS + 3
 BOX_INFO_WIDTH = 3
 ENCODERS = ("keypoints", "heatmaps", "rgb")
@@ -149,7 +149,7 @@ class RegressorOutput:
 
 def split_parameters(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Rotations (B, 22, 3, 3), betas (B, 10), camera (B, 3) of parameter vectors (B, P)."""
-    pose = params[:, :POSE_WIDTH].reshape(-1, NUM_BODY_JOINTS + 1, ROT6D)
+    pose = params[:, :POSE_WIDTH].reshape(-1, NUM_BODY_JOINTS_WITH_PELVIS, ROT6D)
     return rotations_from_6d(pose), params[:, POSE_WIDTH:POSE_WIDTH + NUM_BETAS], params[:, -3:]
 
 

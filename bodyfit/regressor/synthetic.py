@@ -19,12 +19,12 @@ import torch
 from tqdm import tqdm
 
 from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.atomic import write_npz
 from bodyfit.fileio.keypoint_layout import BODY, OPENPOSE
 from bodyfit.motion.cases import CaseDistribution, CaseGenerator, load_pose_pool
 
-NUM_BODY_JOINTS = 22  # pelvis + 21 body joints: the skeleton joints a 3D loss compares
-CHUNK = 250           # samples per worker job
+CHUNK = 250  # samples per worker job
 
 
 @dataclass
@@ -87,7 +87,7 @@ def _generate_chunk(job: tuple[str, bool, int, int, int]) -> SyntheticPeople:
             "betas": params.betas[0].numpy(), "transl": params.transl[0].numpy(),
             "intrinsics": case.intrinsics, "image_size": np.asarray(case.image_size),
             "keypoints_2d": case.keypoints_2d[BODY], "observed": case.observed[BODY],
-            "keypoints_3d": case.keypoints_3d[BODY], "joints_3d": case.joints_3d[:NUM_BODY_JOINTS],
+            "keypoints_3d": case.keypoints_3d[BODY], "joints_3d": case.joints_3d[:NUM_BODY_JOINTS_WITH_PELVIS],
             "body_height_px": np.asarray(case.body_height_px), "face_hidden": np.asarray(float(case.face_hidden)),
         })
     return SyntheticPeople(**{name: np.stack([row[name] for row in rows]).astype(np.float32) for name in rows[0]})

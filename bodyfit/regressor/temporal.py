@@ -23,14 +23,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bodyfit.resources import model_path
-from bodyfit.fileio.atomic import atomic_path
-from bodyfit.regressor.checkpoint import CheckpointError, load_regressor, read_payload, resolve
+from bodyfit.fileio.checkpoints import CheckpointError, read_checkpoint, resolve_checkpoint, write_checkpoint
+from bodyfit.regressor.checkpoint import load_regressor, resolve
 from bodyfit.regressor.inputs import RegressorInput
-from bodyfit.regressor.model import NUM_BODY_JOINTS, Regressor, RegressorOutput, split_parameters
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+from bodyfit.regressor.model import Regressor, RegressorOutput, split_parameters
+from bodyfit.resources import model_path
 
-FORMAT = "bodyfit-temporal-1"
-DEFAULT_TEMPORAL = model_path("temporal", "open_corpus", "temporal.pt")
+KIND = "temporal"
+FILE_NAME = "temporal.pt"
+DEFAULT_TEMPORAL = model_path("temporal", "open_corpus", FILE_NAME)
 
 
 @dataclass(frozen=True)
@@ -123,37 +125,27 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def save_temporal(path: Path, model: TemporalRegressor, base: Path, extra: dict | None = None) -> None:
+def save_temporal(path: Path | str, model: TemporalRegressor, base: Path, extra: dict | None = None) -> None:
     """Writes the temporal weights, architecture and the base regressor's file and digest."""
-    payload = {"format": FORMAT, "shape": model.shape.to_dict(), "state_dict": model.temporal_state(),
-               "base": str(base), "base_sha256": file_digest(base), **(extra or {})}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    write_checkpoint(path, KIND, model.shape.to_dict(), model.temporal_state(),
+                     {"base": str(base), "base_sha256": file_digest(base), **(extra or {})})
 
 
-def resolve_temporal(path: Path | str) -> Path:
-    """``default`` -> the shipped checkpoint; a folder -> its ``temporal.pt``."""
-    if str(path) == "default":
-        return DEFAULT_TEMPORAL
-    path = Path(path)
-    return path / "temporal.pt" if path.is_dir() else path
-
-
-def load_temporal(path: Path | str = "default", device: torch.device | str = "cpu",
+def load_temporal(path: Path | str | None = "default", device: torch.device | str = "cpu",
                   regressor: Path | str = "default") -> TemporalRegressor:
     """The temporal regressor of a checkpoint over the per-frame ``regressor`` (its file must
     be the one it was trained on), in eval mode; ``CheckpointError`` naming the file."""
-    path = resolve_temporal(path)
+    path = resolve_checkpoint(path, DEFAULT_TEMPORAL, FILE_NAME)
     hint = " (train one with python train_temporal.py)" if path == DEFAULT_TEMPORAL else ""
-    payload = read_payload(path, FORMAT, "temporal regressor", hint)
+    checkpoint = read_checkpoint(path, KIND, "temporal regressor", hint)
     base = resolve(regressor)
-    if base.is_file() and file_digest(base) != payload.get("base_sha256"):
+    if base.is_file() and file_digest(base) != checkpoint.extra.get("base_sha256"):
         raise CheckpointError(f"{path}: trained over another per-frame regressor than {base}; "
                               "retrain it with python train_temporal.py --regressor " + str(base))
     try:
-        model = TemporalRegressor(load_regressor(base), TemporalShape(**payload["shape"]))
+        model = TemporalRegressor(load_regressor(base), TemporalShape(**checkpoint.shape))
         model.load_state_dict({**model.regressor.state_dict(prefix="regressor."),
-                               **{k: v.float() for k, v in payload["state_dict"].items()}})
+                               **{k: v.float() for k, v in checkpoint.state_dict.items()}})
     except (TypeError, KeyError, RuntimeError) as error:
         raise CheckpointError(f"{path}: weights do not match the architecture ({error})") from error
     return model.to(device).eval()

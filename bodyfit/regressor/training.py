@@ -23,14 +23,15 @@ import yaml
 from tqdm import tqdm
 
 from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
 from bodyfit.fileio.atomic import write_text_atomic
 from bodyfit.fileio.config import load_sections, plain
+from bodyfit.geometry import mpjpe, pa_mpjpe, project
 from bodyfit.regressor.body import body_points
 from bodyfit.regressor.checkpoint import CheckpointError, load_training_state, save_checkpoint
 from bodyfit.regressor.discriminators import Discriminators, discriminator_loss, generator_loss
 from bodyfit.regressor.inputs import RegressorInput, make_input
-from bodyfit.regressor.losses import (joint_loss, keypoint_loss, mpjpe, pa_mpjpe, project, rotation_loss,
-                              translation_loss)
+from bodyfit.regressor.losses import joint_loss, keypoint_loss, rotation_loss, translation_loss
 from bodyfit.regressor.model import Regressor, RegressorOutput, RegressorShape, camera_translation
 from bodyfit.regressor.synthetic import SyntheticPeople, reobserve
 
@@ -130,7 +131,7 @@ class RealSamples:
     clipped at ``betas_clip``, as the synthetic people's)."""
 
     def __init__(self, body_poses: np.ndarray, betas_clip: float = 2.0) -> None:
-        self.rotations = roma.rotvec_to_rotmat(torch.as_tensor(body_poses, dtype=torch.float32).reshape(-1, 21, 3))
+        self.rotations = roma.rotvec_to_rotmat(torch.as_tensor(body_poses, dtype=torch.float32).reshape(-1, NUM_BODY_JOINTS, 3))
         self.betas_clip = betas_clip
 
     def draw(self, rng: np.random.Generator, count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,7 +200,7 @@ def evaluate(regressor: Regressor, body: BodyModel, people: SyntheticPeople, dev
         batch = _to_device(people_batch(chosen, chosen.observed), device)
         prediction = predict(regressor, body, batch.inputs)
         pa.append(pa_mpjpe(prediction.joints, batch.joints))
-        mp.append(mpjpe(prediction.joints, batch.joints))
+        mp.append(mpjpe(prediction.joints, batch.joints, root=0))
         root.append((prediction.joints[:, 0] - batch.joints[:, 0]).norm(dim=-1))
     regressor.train()
     figures = {}

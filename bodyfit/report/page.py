@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 from html import escape
-from pathlib import Path
 
 import numpy as np
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
 from bodyfit.fileio.atomic import write_json, write_npz
 from bodyfit.fileio.openpose_json import ImageItem
 from bodyfit.fitting.core import person_fits
@@ -79,7 +80,7 @@ def write_dataset_file(samples: list[ImageSample], store: FitStore, fitter: Fitt
         return path
     corner = boxes[:, :2] - boxes[:, 2:] / 2
     bbox_xywh = np.concatenate([corner, boxes[:, 2:], boxes[:, 2:], np.ones((count, 1))], axis=1)
-    body = {"global_orient": store.global_orient[rows], "body_pose": store.body_pose[rows].reshape(count, 21, 3),
+    body = {"global_orient": store.global_orient[rows], "body_pose": store.body_pose[rows].reshape(count, NUM_BODY_JOINTS, 3),
             "betas": store.betas[rows], "transl": store.transl[rows]}
     if fitter.model.model_type == "smplx":  # the loop fits the body: hands, face and eyes stay at rest
         body.update(left_hand_pose=np.zeros((count, 15, 3)), right_hand_pose=np.zeros((count, 15, 3)),

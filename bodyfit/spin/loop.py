@@ -25,20 +25,19 @@ import torch
 from tqdm import tqdm
 
 from bodyfit.bodymodels.layer import BodyParams
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.atomic import write_text_atomic
 from bodyfit.fileio.config import build_dataclass, read_yaml
 from bodyfit.fileio.keypoint_layout import BODY
-from bodyfit.fitting.camera import project
 from bodyfit.fitting.config import FitConfig
 from bodyfit.fitting.fitter import Fitter
 from bodyfit.fitting.initializers import Starts
 from bodyfit.fitting.objective import Targets
 from bodyfit.fitting.regressor_init import regressor_starts, uses_open_model
+from bodyfit.geometry import pa_mpjpe, project
 from bodyfit.regressor.checkpoint import load_training_state, save_checkpoint
 from bodyfit.regressor.image_data import ImageCache, ImageSample, sample_crops
 from bodyfit.regressor.inputs import RegressorInput, from_box, keypoint_boxes, make_input
-from bodyfit.regressor.losses import pa_mpjpe
-from bodyfit.regressor.body import NUM_JOINTS
 from bodyfit.regressor.training import Learner, SupervisedBatch, predict, true_rotations
 from bodyfit.spin.store import FitStore
 
@@ -106,7 +105,7 @@ def label_batch(inputs: RegressorInput, store: FitStore, rows: np.ndarray, fitte
     model = fitter.model
     open_model = uses_open_model(model)
     with torch.no_grad():
-        joints = model.keypoints(store.to_params(rows, model))[0][:, :NUM_JOINTS].float().cpu()
+        joints = model.keypoints(store.to_params(rows, model))[0][:, :NUM_BODY_JOINTS_WITH_PELVIS].float().cpu()
     detections = inputs.keypoints  # box coordinates; the 2D targets are in pixels
     keypoints_px = from_box(detections[..., :2], inputs.box)
     return SupervisedBatch(inputs, keypoints_px, detections[..., 2],

@@ -1,4 +1,4 @@
-"""Accuracy of fitted sequences: per-frame PA-MPJPE and MPJPE (``fitting.metrics``) and VIBE's
+"""Accuracy of fitted sequences: per-frame PA-MPJPE and MPJPE (``bodyfit.geometry``) and VIBE's
 acceleration error.
 
 Acceleration error (Kocabas et al. 2020, ``compute_error_accel``): the second difference in
@@ -11,8 +11,9 @@ Shapes: T frames, K keypoints.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from bodyfit.fitting.metrics import mpjpe, pa_mpjpe
+from bodyfit.geometry import mpjpe, pa_mpjpe
 
 
 def _check(predicted: np.ndarray, target: np.ndarray) -> None:
@@ -51,6 +52,5 @@ def acceleration(points: np.ndarray, root: int) -> np.ndarray:
 def per_frame_errors(predicted: np.ndarray, target: np.ndarray, root: int) -> tuple[np.ndarray, np.ndarray]:
     """(T,) PA-MPJPE and (T,) root-aligned MPJPE of each frame of ``predicted`` (T, K, 3)."""
     _check(predicted, target)
-    pa = np.array([pa_mpjpe(p, t) for p, t in zip(predicted, target)])
-    mp = np.array([mpjpe(p, t, root) for p, t in zip(predicted, target)])
-    return pa, mp
+    predicted, target = (torch.as_tensor(x, dtype=torch.float64) for x in (predicted, target))
+    return pa_mpjpe(predicted, target).numpy(), mpjpe(predicted, target, root).numpy()

@@ -29,15 +29,15 @@ import roma
 import torch
 
 from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.keypoint_layout import BODY, OPENPOSE
 from bodyfit.fitting.batch_lbfgs import batch_lbfgs
-from bodyfit.fitting.camera import project
 from bodyfit.fitting.losses import reprojection_term
+from bodyfit.geometry import project
 from bodyfit.priors.simple import bending_prior_from_rotations, squared_norm
 from bodyfit.regressor.body import body_points
 from bodyfit.video.config import SequenceFitConfig
 
-NUM_JOINTS = 22
 NUM_BODY = 25
 
 
@@ -201,7 +201,7 @@ def _rotations(windows: _Windows, rows: torch.Tensor, orient: torch.Tensor, pose
     body joints' rotations."""
     count, frames = pose.shape[:2]
     global_rotation = windows.start_rotations[rows, :, 0] @ roma.rotvec_to_rotmat(orient)
-    body = roma.rotvec_to_rotmat(pose.reshape(count, frames, 21, 3))
+    body = roma.rotvec_to_rotmat(pose.reshape(count, frames, NUM_BODY_JOINTS, 3))
     return torch.cat([global_rotation[:, :, None], body], dim=2)
 
 
@@ -214,12 +214,13 @@ def window_terms(model: BodyModel, windows: _Windows, rows: torch.Tensor, x: tor
     count, w = len(x), config.weights
     rotations = _rotations(windows, rows, orient, pose)
     betas = windows.betas[rows, None].expand(count, frames, -1).reshape(count * frames, -1)
-    _, keypoints = body_points(model, rotations.reshape(-1, NUM_JOINTS, 3, 3), betas, transl.reshape(-1, 3))
+    _, keypoints = body_points(model, rotations.reshape(-1, NUM_BODY_JOINTS_WITH_PELVIS, 3, 3), betas,
+                               transl.reshape(-1, 3))
     intrinsics = windows.intrinsics[rows, None].expand(count, frames, 4).reshape(-1, 4)
     projected = project(keypoints, intrinsics)
     data = reprojection_term(projected, windows.keypoints[rows].reshape(-1, NUM_BODY, 2),
                              windows.weights[rows].reshape(-1, NUM_BODY), config.rho).reshape(count, frames)
-    body = rotations[:, :, 1:].reshape(-1, 21, 3, 3)
+    body = rotations[:, :, 1:].reshape(-1, NUM_BODY_JOINTS, 3, 3)
     anchor = (rotations[:, :, 1:] - windows.start_rotations[rows, :, 1:]).pow(2).sum((2, 3, 4))
     scale = windows.scale[rows]
     points = keypoints.reshape(count, frames, NUM_BODY, 3) * scale[:, None, None, None]
@@ -263,7 +264,7 @@ def _blend(windows: list[tuple[int, int]], length: int, rotations: list[torch.Te
     """Rotations (T, 22, 3, 3) and translations (T, 3) of a track blended from its windows'
     (each (T_w, 22, 3, 3) and (T_w, 3)): weighted means, rotations projected back onto SO(3)."""
     weights = torch.as_tensor(blend_weights(windows, length), dtype=rotations[0].dtype)
-    blended_rot = rotations[0].new_zeros(length, NUM_JOINTS, 3, 3)
+    blended_rot = rotations[0].new_zeros(length, NUM_BODY_JOINTS_WITH_PELVIS, 3, 3)
     blended_transl = transl[0].new_zeros(length, 3)
     for index, (start, end) in enumerate(windows):
         share = weights[index, start:end]

@@ -1,6 +1,7 @@
 """Saving and loading VPoser checkpoints: bodyfit's own, and official v2.05 experiment
 folders (``V02_05/V02_05.yaml`` + ``snapshots/*.ckpt``, a PyTorch Lightning checkpoint whose
-``state_dict`` keys start with ``vp_model.``)."""
+``state_dict`` keys start with ``vp_model.``). The file itself is read and written by
+``fileio.checkpoints``; this module builds the model."""
 from __future__ import annotations
 
 import logging
@@ -10,35 +11,27 @@ from typing import Any
 
 import torch
 
+from bodyfit.fileio.checkpoints import (Checkpoint, CheckpointError, CheckpointMissing, load_weights_only,
+                                        read_checkpoint, resolve_checkpoint, write_checkpoint)
 from bodyfit.resources import model_path
-from bodyfit.fileio.atomic import atomic_path
 from bodyfit.vposer.model import VPoser, VPoserShape
 
-FORMAT = "bodyfit-vposer-1"
+KIND = "vposer"
+FILE_NAME = "vposer.pt"
 OFFICIAL_PREFIX = "vp_model."
-DEFAULT_CHECKPOINT = model_path("vposer", "open_corpus", "vposer.pt")
-log = logging.getLogger(__name__)
+DEFAULT_CHECKPOINT = model_path("vposer", "open_corpus", FILE_NAME)
+log = logging.getLogger("bodyfit")
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message names the file and the problem."""
-
-
-def save_checkpoint(path: Path, model: VPoser, extra: dict[str, Any] | None = None) -> None:
+def save_checkpoint(path: Path | str, model: VPoser, extra: dict[str, Any] | None = None) -> None:
     """Writes ``model`` (weights, architecture) and ``extra`` (epoch, optimiser, metrics...) atomically."""
-    payload = {"format": FORMAT, "shape": model.shape.to_dict(), "state_dict": model.state_dict(), **(extra or {})}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    write_checkpoint(path, KIND, model.shape.to_dict(), model.state_dict(), extra)
 
 
-def _torch_load(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # official Lightning files may pickle their hyper-parameters
-        if not path.suffix == ".ckpt":
-            raise CheckpointError(f"{path}: cannot read checkpoint ({error})") from error
-        log.warning("%s holds pickled objects; loading it as a trusted file", path)
-        return torch.load(path, map_location="cpu", weights_only=False)
+def read_vposer_checkpoint(path: Path | str) -> Checkpoint:
+    """Everything the bodyfit VPoser checkpoint file ``path`` holds (``last.pt``: also
+    ``optimizer``, ``epoch``, ``history`` in ``extra``, to resume training)."""
+    return read_checkpoint(path, KIND, "VPoser")
 
 
 def _official_snapshot(folder: Path) -> Path:
@@ -59,7 +52,16 @@ def _official_snapshot(folder: Path) -> Path:
 def load_official(path: Path) -> VPoser:
     """An official v2.05 VPoser (axis-angle in, 6D out) from its folder or a ``.ckpt``."""
     path = _official_snapshot(path) if path.is_dir() else path
-    data = _torch_load(path)
+    try:
+        data = load_weights_only(path, "an official VPoser v2.05 snapshot")
+    except CheckpointMissing:
+        raise
+    except CheckpointError:  # Lightning snapshots pickle their hyper-parameters
+        log.warning("%s holds pickled objects; loading it as a trusted official snapshot", path)
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as error:  # noqa: BLE001 - any unreadable file: one line naming it
+            raise CheckpointError(f"{path}: cannot read this VPoser snapshot ({error})") from error
     state = data.get("state_dict", data) if isinstance(data, dict) else None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: no state_dict")
@@ -74,20 +76,32 @@ def load_official(path: Path) -> VPoser:
     return model.eval()
 
 
-def load_vposer(path: Path | str) -> tuple[VPoser, dict[str, Any]]:
-    """A VPoser in eval mode from bodyfit's checkpoint (file, or a training folder holding
-    ``vposer.pt``) or an official one; and the checkpoint's other contents."""
+def _is_official(path: Path | str | None) -> bool:
+    """An official v2.05 experiment folder (no ``vposer.pt`` in it) or snapshot (``.ckpt``)."""
+    if path is None or str(path) == "default":
+        return False
     path = Path(path)
-    if path.is_dir() and (path / "vposer.pt").is_file():
-        path = path / "vposer.pt"
-    if path.is_dir() or path.suffix == ".ckpt":
-        snapshot = _official_snapshot(path) if path.is_dir() else path
+    return path.suffix == ".ckpt" or (path.is_dir() and not (path / FILE_NAME).is_file())
+
+
+def resolve_vposer(path: Path | str | None) -> Path:
+    """``default``/None -> the shipped checkpoint; a folder -> its ``vposer.pt``; a file -> itself."""
+    return resolve_checkpoint(path, DEFAULT_CHECKPOINT, FILE_NAME)
+
+
+def load_vposer(path: Path | str | None = "default") -> tuple[VPoser, dict[str, Any]]:
+    """A VPoser in eval mode from bodyfit's checkpoint (``default``: the shipped one; a file, or a
+    training folder holding ``vposer.pt``) or an official one (its folder or ``.ckpt``); and the
+    checkpoint's other contents (``format``, ``shape`` and the extras)."""
+    if _is_official(path):
+        snapshot = _official_snapshot(Path(path)) if Path(path).is_dir() else Path(path)
         return load_official(snapshot), {"format": "official-v2.05", "path": str(snapshot)}
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such VPoser checkpoint")
-    data = _torch_load(path)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a bodyfit VPoser checkpoint")
-    model = VPoser(VPoserShape(**data["shape"]))
-    model.load_state_dict(data["state_dict"])
-    return model.eval(), {k: v for k, v in data.items() if k != "state_dict"}
+    checkpoint = read_vposer_checkpoint(resolve_vposer(path))
+    try:
+        model = VPoser(VPoserShape(**checkpoint.shape))
+        model.load_state_dict(checkpoint.state_dict)
+    except (TypeError, KeyError, RuntimeError) as error:
+        raise CheckpointError(f"{checkpoint.path}: weights do not match the architecture ({error})") from error
+    info = checkpoint.as_dict()
+    del info["state_dict"]
+    return model.eval(), info

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+
 POSE_WIDTHS = (66, 156, 165)
 FRAME_RATE_KEYS = ("mocap_framerate", "mocap_frame_rate")
 # SMPL body joints (1-21) that swap under a left-right mirror.
@@ -64,11 +66,11 @@ def downsample(clip: Clip, target_rate: float) -> np.ndarray:
 def mirror(body_pose: np.ndarray) -> np.ndarray:
     """(N, 63) the left-right mirrored poses: paired joints swap, and each axis-angle is
     reflected across the body's sagittal plane (x, y, z) -> (x, -y, -z)."""
-    joints = body_pose.reshape(len(body_pose), 21, 3).copy()
+    joints = body_pose.reshape(len(body_pose), NUM_BODY_JOINTS, 3).copy()
     for left, right in _MIRROR_PAIRS:
         joints[:, [left - 1, right - 1]] = joints[:, [right - 1, left - 1]]
     joints[..., 1:] *= -1.0
-    return joints.reshape(len(body_pose), 63)
+    return joints.reshape(len(body_pose), 3 * NUM_BODY_JOINTS)
 
 
 def find_clips(folder: Path) -> list[Path]:

@@ -18,7 +18,8 @@ import roma
 import torch
 from torch import nn
 
-NUM_JOINTS = 21
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+
 ENCODER_INPUTS = ("axis_angle", "rotmat")
 DECODER_OUTPUTS = ("6d", "matrix")
 
@@ -69,16 +70,16 @@ class _Rotations(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "6d":
-            return roma.special_gramschmidt(x.reshape(x.shape[0], NUM_JOINTS, 3, 2))
-        return x.reshape(x.shape[0], NUM_JOINTS, 3, 3)
+            return roma.special_gramschmidt(x.reshape(x.shape[0], NUM_BODY_JOINTS, 3, 2))
+        return x.reshape(x.shape[0], NUM_BODY_JOINTS, 3, 3)
 
 
 class VPoser(nn.Module):
     def __init__(self, shape: VPoserShape = VPoserShape()) -> None:
         super().__init__()
         self.shape = shape
-        inputs = NUM_JOINTS * (3 if shape.encoder_input == "axis_angle" else 9)
-        outputs = NUM_JOINTS * (6 if shape.decoder_output == "6d" else 9)
+        inputs = NUM_BODY_JOINTS * (3 if shape.encoder_input == "axis_angle" else 9)
+        outputs = NUM_BODY_JOINTS * (6 if shape.decoder_output == "6d" else 9)
         h, z, p = shape.hidden_size, shape.latent_size, shape.dropout
         self.encoder_net = nn.Sequential(
             _Flatten(), nn.BatchNorm1d(inputs), nn.Linear(inputs, h), nn.LeakyReLU(), nn.BatchNorm1d(h),
@@ -94,7 +95,7 @@ class VPoser(nn.Module):
     def encode(self, body_pose: torch.Tensor) -> torch.distributions.Normal:
         """Posterior q(z | pose) for body pose axis-angle (B, 63)."""
         if self.shape.encoder_input == "rotmat":
-            inputs = roma.rotvec_to_rotmat(body_pose.reshape(-1, NUM_JOINTS, 3))
+            inputs = roma.rotvec_to_rotmat(body_pose.reshape(-1, NUM_BODY_JOINTS, 3))
         else:
             inputs = body_pose
         mu, scale = self.encoder_net(inputs)

@@ -16,12 +16,13 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
 from bodyfit.fileio.atomic import write_text_atomic
 from bodyfit.fileio.config import load_sections
 from bodyfit.vposer import losses
-from bodyfit.vposer.checkpoint import save_checkpoint
+from bodyfit.vposer.checkpoint import read_vposer_checkpoint, save_checkpoint
 from bodyfit.vposer.data import PoseDataset, load_dataset
-from bodyfit.vposer.model import NUM_JOINTS, VPoser, VPoserShape
+from bodyfit.vposer.model import VPoser, VPoserShape
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def load_train_config(path: Path, overrides: dict[str, dict] | None = None) -> V
 def loss_terms(model: VPoser, poses: torch.Tensor, weights: LossWeights) -> dict[str, torch.Tensor]:
     """Batch means of the weighted terms and their sum, for poses (B, 63)."""
     decoded, posterior = model(poses)
-    rotations = roma.rotvec_to_rotmat(poses.reshape(-1, NUM_JOINTS, 3))
+    rotations = roma.rotvec_to_rotmat(poses.reshape(-1, NUM_BODY_JOINTS, 3))
     terms = {"kl": weights.kl * losses.kl_to_standard_normal(posterior).mean(),
              "reconstruction": weights.reconstruction * losses.reconstruction(rotations, decoded).mean(),
              "validity": weights.validity * losses.rotation_validity(decoded).mean()}
@@ -90,12 +91,12 @@ def evaluate(model: VPoser, poses: torch.Tensor, samples: int, generator: torch.
     metrics: dict[str, float] = {}
     if len(poses):
         decoded, posterior = model(poses)
-        rotations = roma.rotvec_to_rotmat(poses.reshape(-1, NUM_JOINTS, 3))
+        rotations = roma.rotvec_to_rotmat(poses.reshape(-1, NUM_BODY_JOINTS, 3))
         error = losses.geodesic_degrees(rotations, decoded)
         metrics.update(val_geodesic_deg_mean=float(error.mean()), val_geodesic_deg_median=float(error.median()),
                        val_kl=float(losses.kl_to_standard_normal(posterior).mean()))
     latent = torch.randn(samples, model.latent_size, generator=generator).to(poses.device)
-    validity = losses.rotation_validity(model.decode_rotmats(latent)) / NUM_JOINTS
+    validity = losses.rotation_validity(model.decode_rotmats(latent)) / NUM_BODY_JOINTS
     metrics.update(sample_validity_per_joint_mean=float(validity.mean()),
                    sample_validity_per_joint_max=float(validity.max()))
     model.train()
@@ -120,10 +121,10 @@ def train(config: VPoserTrainConfig, data: Path | PoseDataset, output: Path, dev
     history, start_epoch = [], 0
     last = output / "last.pt"
     if resume and last.is_file():
-        state = torch.load(last, map_location=device, weights_only=True)
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        history, start_epoch = state["history"], state["epoch"]
+        state = read_vposer_checkpoint(last)
+        model.load_state_dict(state.state_dict)
+        optimizer.load_state_dict(state.extra["optimizer"])
+        history, start_epoch = state.extra["history"], state.extra["epoch"]
     output.mkdir(parents=True, exist_ok=True)
     write_text_atomic(output / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     generator = torch.Generator().manual_seed(config.training.seed)

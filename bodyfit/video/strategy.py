@@ -1,13 +1,14 @@
-"""``fit.py --video FILE`` and ``fit.py --images FRAMES --keypoints DIR --sequence``: frames
-(extracted from the video, or a folder in name order), keypoints (given, or detected per
-frame), people tracked across frames, every track fitted as one sequence, then the outputs:
+"""Video as a run's fit strategy (``fit.py --video FILE`` and ``--images FRAMES --sequence``):
+people tracked across the frames, every track fitted as one sequence, then the outputs:
 
-- per frame, the image output contract (``pipeline.results.ResultWriter``): results, meshes,
-  overlays and records, every person with their ``track_id``; people in no track are recorded
-  as skipped;
+- per frame, the image output contract through the run's writer: results, meshes, overlays and
+  records, every person with their ``track_id``; people in no track are recorded as skipped;
 - per track, ``tracks/<track:03d>.npz``: T x parameters, ``frame_indices``, ``frame_names``,
   ``seen`` (frames with a detection; the others are bridged by the fit), ``fps``;
 - ``overlay.mp4``: the overlays as a video, each person labelled with their track.
+
+The driver (``pipeline.runner``) reads the frames (``VideoFile`` extracts a video's) and their
+keypoints, and writes the summary, index and report.
 
 Shapes: T frames of a track, K keypoints.
 """
@@ -17,104 +18,55 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from bodyfit.bodymodels.files import ModelFileError
 from bodyfit.bodymodels.layer import BodyModel, BodyParams
-from bodyfit.fileio.atomic import write_json, write_npz, write_text_atomic
+from bodyfit.fileio.atomic import write_json, write_npz
 from bodyfit.fileio.images import ImageError, read_image
 from bodyfit.fileio.keypoint_layout import BODY, OPENPOSE
-from bodyfit.fileio.openpose_json import ImageItem, match_images
-from bodyfit.fitting.camera import project
-from bodyfit.fitting.config import FitConfig, load_config
+from bodyfit.fileio.openpose_json import ImageItem
+from bodyfit.fitting.config import FitConfig
+from bodyfit.geometry import project
 from bodyfit.fitting.metrics import reprojection_error
 from bodyfit.fitting.regressor_init import uses_open_model
 from bodyfit.fitting.tasks import ModelKey, PersonFit
-from bodyfit.pipeline.folder import check_output_folder
 from bodyfit.pipeline.prepare import PreparedImage, prepare_image
-from bodyfit.pipeline.results import ResultWriter, summarise
+from bodyfit.pipeline.results import ResultWriter
+from bodyfit.pipeline.runner import RunError, RunOptions
 from bodyfit.rendering.draw import draw_label
-from bodyfit.video.config import VideoFitConfig, load_video_config
+from bodyfit.video.config import VideoFitConfig
 from bodyfit.video.sequence_fit import TrackFit, TrackObservations, fit_sequences
 from bodyfit.video.starts import make_starts
 from bodyfit.video.tracking import Track, track_people
 
 log = logging.getLogger("bodyfit")
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
-class VideoOptions:
-    """What a video run needs: ``video`` (a file) or ``images`` (frames in name order), the
-    ``keypoints`` folder (None: detect into OUTPUT/keypoints), ``fps`` of a frame folder."""
+class VideoFile:
+    """A video file whose frames are extracted into ``OUTPUT/frames`` (every ``stride``-th, at
+    most ``max_frames``); ``fps`` is the extracted frames' rate once ``frames`` has run."""
 
-    output: Path
-    video: Path | None = None
-    images: Path | None = None
-    keypoints: Path | None = None
-    fps: float = 30.0
-    config: Path = field(default_factory=lambda: config_path("video"))
-    fit_config: Path = field(default_factory=lambda: config_path("fit_smplx"))
-    detect_config: Path | None = None
-    model_folder: Path | None = None
-    gender: str = "neutral"
-    focal_length: str | float = "auto"
-    overlay: bool = True
-    overwrite: bool = False
-    quiet: bool = False
+    path: Path
+    max_frames: int | None = None
+    stride: int = 1
+    fps: float | None = None
 
+    def frames(self, output: Path) -> Path:
+        from bodyfit.fileio.video import VideoError, extract_frames
 
-def options_from_args(args) -> VideoOptions:
-    """``VideoOptions`` of fit.py's parsed arguments."""
-    if args.model_type != "smplx":
-        raise SystemExit("fit.py: --video/--sequence fit the SMPL-X body (the regressor's); drop --model-type")
-    unused = [flag for flag, value in (("--init", args.init), ("--vposer", args.vposer), ("--regressor", args.regressor),
-                                       ("--regress-only", args.regress_only), ("--collision", args.collision),
-                                       ("--max-people", args.max_people)) if value]
-    if args.gender == "auto":
-        raise SystemExit("fit.py: --gender auto chooses per image for now; for --video/--sequence give "
-                         "--gender neutral, male or female")
-    if unused:
-        raise SystemExit(f"fit.py: {', '.join(unused)} apply to image fits, not to --video/--sequence "
-                         "(the sequence fit's settings are in cfg/video.yaml)")
-    return VideoOptions(args.output, args.video, args.images, args.keypoints, args.fps,
-                        args.video_config or config_path("video"), args.config or config_path("fit_smplx"),
-                        args.detect_config, args.model_folder, args.gender, args.focal_length,
-                        not args.no_overlay, args.overwrite, args.quiet)
+        try:
+            _, self.fps = extract_frames(self.path, output / "frames", self.max_frames, self.stride)
+        except VideoError as error:
+            raise RunError(str(error)) from error
+        return output / "frames"
 
-
-def frames_and_rate(options: VideoOptions, config: VideoFitConfig) -> tuple[Path, float]:
-    """The folder of frames and their rate: extracted from ``options.video`` into
-    OUTPUT/frames, or ``options.images`` at ``options.fps``."""
-    if options.video is None:
-        if options.images is None:
-            raise SystemExit("fit.py: give --video FILE, or --images FRAMES with --sequence")
-        return options.images, options.fps
-    from bodyfit.fileio.video import VideoError, extract_frames
-    try:
-        _, fps = extract_frames(options.video, options.output / "frames", config.video.max_frames,
-                                config.video.stride)
-    except VideoError as error:
-        raise SystemExit(f"fit.py: {error}") from error
-    return options.output / "frames", fps
-
-
-def keypoint_folder(options: VideoOptions, images: Path) -> Path:
-    if options.keypoints is not None:
-        return options.keypoints
-    from bodyfit.detect.folder import run_detection
-    folder = options.output / "keypoints"
-    run_detection(images, folder, options.detect_config, options.overwrite, quiet=options.quiet)
-    return folder
-
-
-def prepare_frames(items: list[ImageItem], fit_config: FitConfig, key: ModelKey,
-                   options: VideoOptions) -> list[PreparedImage]:
-    """Each frame's people as tasks (the folder pipeline's reading and checks)."""
-    return [prepare_image(item, fit_config, key, options.focal_length, None) for item in items]
+    def describe(self) -> dict[str, Any]:
+        return {"video": str(self.path), "fps": self.fps, "stride": self.stride, "max_frames": self.max_frames}
 
 
 def detections(prepared: list[PreparedImage]) -> list[np.ndarray]:
@@ -248,42 +200,51 @@ def write_overlay_video(output: Path, prepared: list[PreparedImage], fits: list[
     write_video(output / "overlay.mp4", frames(), fps)
 
 
-def run_video(options: VideoOptions) -> int:
-    """The whole run (see the module docstring); the exit code (1 when a frame failed)."""
-    try:
-        config = load_video_config(options.config)
-        fit_config = load_config(options.fit_config)
-        check_output_folder(options.output, options.overlay)
-        model = BodyModel("smplx", options.gender, options.model_folder)
-    except (OSError, ValueError, ModelFileError) as error:
-        raise SystemExit(f"fit.py: {error}") from error
-    key = ModelKey("smplx", options.gender)
-    images, fps = frames_and_rate(options, config)
-    try:
-        items = match_images(images, keypoint_folder(options, images))
-    except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"fit.py: {error}") from error
-    started = time.perf_counter()
-    prepared = prepare_frames(items, fit_config, key, options)
-    tracks = track_people(detections(prepared), config.tracking)
-    log.info("%d frames, %d tracks", len(prepared), len(tracks))
-    observed = [observations(track, prepared) for track in tracks]
-    starts = make_starts(observed, config.sequence_fit, open_model=uses_open_model(model))
-    fits = fit_sequences(model, observed, starts, config.sequence_fit)
-    writer = ResultWriter(options.output, lambda k: model.faces, options.overlay)
-    write_frames(writer, model, prepared, tracks, fits, key)
-    for fit, track in zip(fits, observed):
-        write_track(options.output, fit, track, prepared, fps, key)
-    write_json(options.output / "tracks" / "index.json", track_index(prepared, tracks))
-    if options.overlay and prepared:
-        write_overlay_video(options.output, prepared, fits, config.video.overlay_fps or fps)
-    resolved = {"video": config.to_dict(), "fit": fit_config.to_dict(), "run": {k: str(v) for k, v in vars(options).items()}}
-    write_text_atomic(options.output / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
-    summary = summarise(options.output, [item.stem for item in items], time.perf_counter() - started,
-                        {"fps": fps, "tracks": {fit.track_id: {"frames": [int(fit.frame_indices[0]), int(fit.frame_indices[-1])],
-                                                               "seen": int(fit.seen.sum())} for fit in fits}})
-    write_json(options.output / "summary.json", summary)
-    counts = summary["counts"]
-    log.info("frames: %d ok, %d skipped, %d failed; tracks: %d; see %s", counts["ok"], counts["skipped"],
-             counts["failed"], len(fits), options.output)
-    return 1 if counts["failed"] else 0
+@dataclass
+class SequenceStrategy:
+    """Tracks people through the frames and fits each track as one sequence with the SMPL-X
+    body of ``gender`` (one shape per track). ``source`` gives the frame rate (a ``VideoFile``
+    after extraction, or an image folder's ``fps``)."""
+
+    config: VideoFitConfig
+    fit_config: FitConfig
+    source: Any
+    gender: str = "neutral"
+    model_folder: str | None = None
+    focal_length: str | float = "auto"
+    resumes_per_image: bool = False
+    model: BodyModel | None = field(default=None, init=False)
+
+    @property
+    def key(self) -> ModelKey:
+        return ModelKey("smplx", self.gender)
+
+    def check(self) -> None:
+        try:
+            self.model = BodyModel("smplx", self.gender, self.model_folder)
+        except (ModelFileError, ValueError) as error:
+            raise RunError(str(error)) from error
+
+    def resolved(self) -> dict[str, Any]:
+        return {"video": self.config.to_dict(), "fit": self.fit_config.to_dict()}
+
+    def faces(self, key: ModelKey) -> Any:
+        return self.model.faces
+
+    def fit(self, items: list[ImageItem], writer: ResultWriter, options: RunOptions) -> dict[str, Any]:
+        fps = float(self.source.fps)
+        prepared = [prepare_image(item, self.fit_config, self.key, self.focal_length, None) for item in items]
+        tracks = track_people(detections(prepared), self.config.tracking)
+        log.info("%d frames, %d tracks", len(prepared), len(tracks))
+        observed = [observations(track, prepared) for track in tracks]
+        starts = make_starts(observed, self.config.sequence_fit, open_model=uses_open_model(self.model))
+        fits = fit_sequences(self.model, observed, starts, self.config.sequence_fit)
+        write_frames(writer, self.model, prepared, tracks, fits, self.key)
+        for fit, track in zip(fits, observed):
+            write_track(options.output, fit, track, prepared, fps, self.key)
+        write_json(options.output / "tracks" / "index.json", track_index(prepared, tracks))
+        if options.overlay and prepared:
+            write_overlay_video(options.output, prepared, fits, self.config.video.overlay_fps or fps)
+        log.info("tracks: %d", len(fits))
+        return {"fps": fps, "tracks": {fit.track_id: {"frames": [int(fit.frame_indices[0]), int(fit.frame_indices[-1])],
+                                                      "seen": int(fit.seen.sum())} for fit in fits}}
