@@ -1,4 +1,5 @@
 """``python -m bodyfit COMMAND ...``: the same as the ``bodyfit`` command."""
 from bodyfit.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -25,12 +25,12 @@ from bodyfit.fileio.keypoint_layout import BODY
 from bodyfit.fitting.config import FitConfig, load_config
 from bodyfit.fitting.core import ModelBank, fit_tasks
 from bodyfit.fitting.tasks import ModelKey, PersonFit, PersonTask, build_task
-from bodyfit.pipeline.folder import FolderOptions
-from bodyfit.pipeline.images import ImageStrategy
-from bodyfit.pipeline.runner import ImageFolder, RunOptions, run
+from bodyfit.pipeline.images import FolderOptions, ImageStrategy
+from bodyfit.pipeline.runner import ImageFolder, RunError, RunOptions, run
 from bodyfit.resources import config_path
 
-__all__ = ["BodyFitter", "PersonResult", "read_results", "PersonTask", "PersonFit"]
+__all__ = ["BodyFitter", "PersonResult", "read_results", "PersonTask", "PersonFit", "RunError"]
+MODEL_TYPES = ("smpl", "smplh", "smplx")
 
 
 class BodyFitter:
@@ -44,6 +44,8 @@ class BodyFitter:
     def __init__(self, model_type: str = "smplx", gender: str = "neutral", model_folder: str | Path | None = None,
                  config: str | Path | None = None, overrides: dict[str, Any] | None = None,
                  device: str = "cpu", batch_size: int = 64) -> None:
+        if model_type not in MODEL_TYPES:
+            raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
         self.config: FitConfig = load_config(config or config_path(f"fit_{model_type}"), overrides)
         if self.config.model_type != model_type:
             raise ValueError(f"{config}: a {self.config.model_type} schedule, model_type is {model_type}")
@@ -75,14 +77,19 @@ class BodyFitter:
         return self.bank.model(self.key).num_keypoints
 
     def fit(self, tasks: list[PersonTask]) -> list[PersonFit]:
-        """Fits every task (in batches of ``batch_size``); one ``PersonFit`` each, in order."""
+        """Fits every task (in batches of ``batch_size``); one ``PersonFit`` each, in order.
+        ``ValueError`` naming the positions of any ``None`` (a person ``task`` could not use)."""
+        missing = [index for index, task in enumerate(tasks) if task is None]
+        if missing:
+            raise ValueError(f"tasks {missing} are None: too few usable body keypoints to fit")
         return fit_tasks(tasks, self.bank, self.batch_size)
 
     def fit_folder(self, images: str | Path, output: str | Path, keypoints: str | Path | None = None,
                    keypoint_format: str = "auto", overlay: bool = True, overwrite: bool = False,
                    quiet: bool = True) -> dict[str, Any]:
         """``bodyfit fit`` over a folder of images with these models: results, overlays,
-        summary, index and report under ``output`` (a rerun resumes). Returns the summary."""
+        summary, index and report under ``output`` (a rerun resumes). Returns the summary;
+        ``RunError`` naming the folder or file when the run cannot start."""
         strategy = ImageStrategy(self.config, self.key, FolderOptions(batch_size=self.batch_size),
                                  None if self.model_folder is None else str(self.model_folder), self.device,
                                  bank=self.bank)  # the models this object already loaded

@@ -50,6 +50,10 @@ def test_a_task_of_the_wrong_shape_is_refused_naming_it(monkeypatch):
     with pytest.raises(ValueError, match=r"keypoints must be \(25, 3\) or \(118, 3\), got \(24, 3\)"):
         fitter.task(np.zeros((24, 3)), (100, 100))
     assert fitter.task(np.zeros((25, 3)), (100, 100)) is None  # nobody seen: nothing to fit
+    with pytest.raises(ValueError, match=r"tasks \[0\] are None"):
+        fitter.fit([None])
+    with pytest.raises(ValueError, match="model_type must be one of"):
+        BodyFitter("SMPLX")
 
 
 def test_reading_a_folder_without_a_run_is_a_clear_error(tmp_path):

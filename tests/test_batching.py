@@ -139,6 +139,7 @@ def targets_of(cases, config) -> Targets:
     return case_targets(cases, config)
 
 
+@pytest.mark.slow
 def test_batched_fit_agrees_with_one_at_a_time(open_model):
     """Each sample is its own problem (the objective is separable to 1e-11 in float64), but
     SMPLify-X's objective amplifies any perturbation by one to two orders of magnitude per

@@ -110,5 +110,5 @@ def test_the_shipped_models_load_by_default():
     assert load_temporal("default").shape == load_temporal(None).shape
     assert GENDER_DEFAULT == model_path("gender", "open_synthetic", "gender.pt")
     if not GENDER_DEFAULT.is_file():  # none is shipped yet: the message says so and how to train one
-        with pytest.raises(FileNotFoundError, match="gender.pt: no such file.*none is shipped yet.*train_gender.py"):
+        with pytest.raises(FileNotFoundError, match="gender.pt: no such file.*none is shipped yet.*bodyfit train-gender"):
             load_checkpoint("default")

@@ -12,7 +12,7 @@ import torch
 from bodyfit.resources import config_path
 from bodyfit.fileio.intrinsics import default_focal, focal_from_exif, resolve_intrinsics
 from bodyfit.fitting.camera import least_squares_translation
-from bodyfit.fitting.config import merge, StageConfig, load_config, parse_config
+from bodyfit.fitting.config import StageConfig, compose, load_config, merge, parse_config
 from bodyfit.fitting.fitter import Fitter
 from bodyfit.fitting.initializers import FACING_AWAY, FACING_CAMERA, needs_flip, rest_variables
 from bodyfit.fitting.losses import gmof, reprojection_term
@@ -122,6 +122,10 @@ def test_schedules_are_composed_before_one_parse():
     with pytest.raises(ValueError, match="unknown keys \\['chekpoint'\\]"):
         load_config(CONFIG, {"regressor": {"chekpoint": "r.pt"}})
     assert merge({"a": {"b": 1, "c": 2}, "d": [1]}, {"a": {"b": 3}, "d": [2]}) == {"a": {"b": 3, "c": 2}, "d": [2]}
+    flat = {"model_type": "smplx", "stages": [{"name": "only", "body_pose": 1.0, "shape": 1.0}]}
+    assert [s.name for s in parse_config(compose(flat, {"init": "regressor"})).stages] == ["only"]
+    with pytest.raises(ValueError, match="0.1's layout"):
+        compose({**flat, "regressor": {"stages": []}})
 
 
 def test_initial_translation_finds_the_depth(open_model):
@@ -166,6 +170,7 @@ def test_each_term_decreases_what_it_should(open_model, term, quantity):
     assert measure() < 0.5 * before
 
 
+@pytest.mark.slow
 def test_synthetic_fit_recovers_the_pose_and_vposer_beats_the_angle_prior(open_model):
     """A near-frontal case with 2 px noise, fitted with each body-pose prior. The 2D fit must
     reach the noise level. In 3D a monocular fit with the weak L2 angle prior leaves depth
@@ -193,7 +198,7 @@ def test_synthetic_fit_recovers_the_pose_and_vposer_beats_the_angle_prior(open_m
     assert np.median(np.linalg.norm(pixels[seen] - case.observed[:25, :2][seen], axis=1)) < 3.0
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgs", "batched_lbfgs"])
+@pytest.mark.parametrize("optimizer", [pytest.param("lbfgs", marks=pytest.mark.slow), "batched_lbfgs"])
 def test_side_view_is_fitted_both_ways_and_faces_the_right_way(open_model, optimizer):
     config = dataclasses.replace(load_config(CONFIG, REST), optimizer=optimizer)
     fitter = Fitter(open_model, make_body_pose_prior("l2_angles"), config)

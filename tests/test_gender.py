@@ -115,7 +115,7 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
     torch.save({"format": "something else"}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a bodyfit gender classifier"):
         load_checkpoint(tmp_path / "other.pt")
-    with pytest.raises(FileNotFoundError, match="train_gender.py"):
+    with pytest.raises(FileNotFoundError, match="bodyfit train-gender"):
         load_checkpoint(tmp_path / "missing.pt")
 
 

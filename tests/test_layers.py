@@ -129,8 +129,8 @@ def test_layer_check_finds_planted_violations():
         "bodyfit.fileio.images -> bodyfit.fitting.tasks"]
     assert upward_imports({"bodyfit.priors.factory": {"bodyfit.collision.term"}}) == [
         "bodyfit.priors.factory -> bodyfit.collision.term"]
-    assert upward_imports({"bodyfit.pipeline.folder": {"benchmarks.speed"}}) == [
-        "bodyfit.pipeline.folder -> benchmarks.speed"]
+    assert upward_imports({"bodyfit.pipeline.images": {"benchmarks.speed"}}) == [
+        "bodyfit.pipeline.images -> benchmarks.speed"]
     assert upward_imports({"bodyfit.resources": {"bodyfit.fileio.atomic"}}) == [
         "bodyfit.resources -> bodyfit.fileio.atomic"]
 

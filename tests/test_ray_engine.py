@@ -14,7 +14,8 @@ from bodyfit.fitting.core import ModelBank
 from bodyfit.fitting.tasks import ModelKey
 from bodyfit.fileio.openpose_json import match_images
 from bodyfit.pipeline.engines import PlainEngine, RayEngine, RayOptions
-from bodyfit.pipeline.folder import FolderOptions, check_output_folder, fit_folder
+from bodyfit.pipeline.images import FolderOptions, fit_folder
+from bodyfit.pipeline.runner import check_output_folder
 from bodyfit.pipeline.results import ResultWriter, record_path
 from tests.test_fit_cli import make_folder
 
@@ -57,6 +58,7 @@ def people(output) -> dict[str, np.ndarray]:
     return found
 
 
+@pytest.mark.slow
 def test_ray_fits_equal_the_plain_engine_and_a_killed_worker_loses_only_its_batch(
         tmp_path, quick_config, local_ray):
     images, keypoints = make_folder(tmp_path, STEMS)

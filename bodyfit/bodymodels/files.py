@@ -46,8 +46,8 @@ def find_model_file(folder: Path | str, model_type: str, gender: str) -> Path:
             matches = sorted(directory.glob(name)) if directory.is_dir() else []
             if matches:
                 return matches[0]
-    hint = ("the open model ships SMPL-X only (models/open; rebuild it with "
-            "'python -m tools.build_open_model')" if folder == OPEN_MODEL_FOLDER else
+    hint = ("the open model ships SMPL-X only; give --model-folder with your own files (in a checkout, "
+            "'python -m tools.build_open_model' rebuilds the open one)" if folder == OPEN_MODEL_FOLDER else
             f"download the {model_type.upper()} files from their official site and put them there")
     raise ModelFileError(f"no {model_type} {gender} model found; looked for: {', '.join(looked)}; {hint}")
 

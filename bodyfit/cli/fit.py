@@ -1,7 +1,7 @@
 """Fit SMPL / SMPL-H / SMPL-X to every person in a folder of images with OpenPose keypoints.
 
-    python fit.py --images DIR --keypoints DIR --output DIR
-    python fit.py --images DIR --output DIR     # detects keypoints first (MediaPipe)
+    bodyfit fit --images DIR --keypoints DIR --output DIR      (in a checkout: python fit.py ...)
+    bodyfit fit --images DIR --output DIR      # detects keypoints first (MediaPipe)
 """
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from bodyfit.fitting.tasks import ModelKey
 from bodyfit.gender.choose import GenderChooser
 from bodyfit.gender.config import load_gender_config
 from bodyfit.pipeline.engines import RayOptions
-from bodyfit.pipeline.folder import FolderOptions
-from bodyfit.pipeline.images import ImageStrategy
+from bodyfit.pipeline.images import FolderOptions, ImageStrategy
 from bodyfit.pipeline.runner import ImageFolder, RunError, RunOptions, run
 from bodyfit.resources import config_path
 from bodyfit.video.config import load_video_config
@@ -118,7 +117,7 @@ def config_overrides(args: argparse.Namespace) -> dict:
         overrides["init"] = args.init
     if args.regress_only:
         if args.init == "rest":
-            raise SystemExit("fit.py: --regress-only writes the regressor's output; it cannot go with --init rest")
+            raise SystemExit("bodyfit fit: --regress-only writes the regressor's output; it cannot go with --init rest")
         overrides.update(init="regressor", regress_only=True)
     if args.vposer == "none":
         overrides["body_pose_prior"] = "l2_angles"
@@ -137,9 +136,9 @@ def load_fit_config(args: argparse.Namespace) -> FitConfig:
     try:
         config = load_config(schedule_file, config_overrides(args))
     except (OSError, ValueError) as error:
-        raise SystemExit(f"fit.py: {error}") from error
+        raise SystemExit(f"bodyfit fit: {error}") from error
     if config.model_type != args.model_type:
-        raise SystemExit(f"fit.py: {schedule_file} is a {config.model_type} schedule, --model-type is {args.model_type}")
+        raise SystemExit(f"bodyfit fit: {schedule_file} is a {config.model_type} schedule, --model-type is {args.model_type}")
     return config
 
 
@@ -148,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     try:
         source, strategy = sequence_run(args) if args.video is not None or args.sequence else image_run(args)
-        summary = run(run_options(args), source, strategy)
+        summary = run(run_options(args), source, strategy, vars(args))
     except RunError as error:
-        raise SystemExit(f"fit.py: {error}") from None
+        raise SystemExit(f"bodyfit fit: {error}") from None
     return 1 if summary["counts"]["failed"] else 0
 
 
@@ -162,11 +161,11 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 def image_run(args: argparse.Namespace) -> tuple[ImageFolder, ImageStrategy]:
     """Single images: each person fitted on their own, in batches."""
     if args.images is None:
-        raise SystemExit("fit.py: give --images DIR (or --video FILE)")
+        raise SystemExit("bodyfit fit: give --images DIR (or --video FILE)")
     if args.batch_size < 1:
-        raise SystemExit(f"fit.py: --batch-size must be at least 1, got {args.batch_size}")
+        raise SystemExit(f"bodyfit fit: --batch-size must be at least 1, got {args.batch_size}")
     if args.max_people is not None and args.max_people < 1:
-        raise SystemExit(f"fit.py: --max-people must be at least 1, got {args.max_people}")
+        raise SystemExit(f"bodyfit fit: --max-people must be at least 1, got {args.max_people}")
     config = load_fit_config(args)
     key = ModelKey(args.model_type, "neutral" if args.gender == "auto" else args.gender)
     folder = FolderOptions(args.focal_length, args.max_people, args.batch_size, gender_chooser(args))
@@ -175,36 +174,40 @@ def image_run(args: argparse.Namespace) -> tuple[ImageFolder, ImageStrategy]:
         try:
             ray = RayOptions(args.address, args.workers, args.cpus_per_worker, args.gpus_per_worker)
         except ValueError as error:
-            raise SystemExit(f"fit.py: {error}") from error
+            raise SystemExit(f"bodyfit fit: {error}") from error
     return ImageFolder(args.images), ImageStrategy(config, key, folder, args.model_folder, args.device, ray)
 
 
 def sequence_run(args: argparse.Namespace) -> tuple[ImageFolder | VideoFile, SequenceStrategy]:
     """A video, or a folder of frames with --sequence: people tracked, each track one fit."""
     if args.model_type != "smplx":
-        raise SystemExit("fit.py: --video/--sequence fit the SMPL-X body (the regressor's); drop --model-type")
+        raise SystemExit("bodyfit fit: --video/--sequence fit the SMPL-X body (the regressor's); drop --model-type")
     if args.gender == "auto":
-        raise SystemExit("fit.py: --gender auto chooses per image for now; for --video/--sequence give "
+        raise SystemExit("bodyfit fit: --gender auto chooses per image for now; for --video/--sequence give "
                          "--gender neutral, male or female")
     unused = [flag for flag, value in (("--init", args.init), ("--vposer", args.vposer), ("--regressor", args.regressor),
                                        ("--regress-only", args.regress_only), ("--collision", args.collision),
                                        ("--max-people", args.max_people), ("--engine ray", args.engine == "ray"))
               if value]
     if unused:
-        raise SystemExit(f"fit.py: {', '.join(unused)} apply to image fits, not to --video/--sequence "
+        raise SystemExit(f"bodyfit fit: {', '.join(unused)} apply to image fits, not to --video/--sequence "
                          "(the sequence fit's settings are in cfg/video.yaml)")
     try:
         config = load_video_config(args.video_config or config_path("video"))
         fit_config = load_config(args.config or config_path("fit_smplx"))
     except (OSError, ValueError) as error:
-        raise SystemExit(f"fit.py: {error}") from error
+        raise SystemExit(f"bodyfit fit: {error}") from error
     if args.video is not None:
         source: ImageFolder | VideoFile = VideoFile(args.video, config.video.max_frames, config.video.stride)
     elif args.images is not None:
         source = ImageFolder(args.images, args.fps)
     else:
-        raise SystemExit("fit.py: give --video FILE, or --images FRAMES with --sequence")
+        raise SystemExit("bodyfit fit: give --video FILE, or --images FRAMES with --sequence")
     strategy = SequenceStrategy(config, fit_config, source, args.gender, args.model_folder, args.focal_length)
+    try:
+        strategy.check_overlay_video(not args.no_overlay)
+    except RunError as error:
+        raise SystemExit(f"bodyfit fit: {error}") from None
     return source, strategy
 
 
@@ -220,7 +223,7 @@ def gender_chooser(args: argparse.Namespace) -> GenderChooser | None:
             raise ValueError(f"--gender-threshold must lie in 0.5..1, got {config.rules.threshold}")
         chooser = GenderChooser(args.gender_classifier, config, "cpu" if args.engine == "ray" else args.device)
     except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"fit.py: {error}") from error
+        raise SystemExit(f"bodyfit fit: {error}") from error
     logging.info("gender: %s (threshold %.2f)", args.gender_classifier or "the shipped classifier",
                  chooser.config.rules.threshold)
     return chooser

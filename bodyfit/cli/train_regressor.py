@@ -1,8 +1,8 @@
 """Train the HMR-style regressor that starts every fit.
 
-    python train_regressor.py --output runs/regressor                 # the shipped model's recipe
-    python train_regressor.py --images DIR --keypoints DIR [--params DIR] --output runs/mine [--encoder rgb]
-    python train_regressor.py --spin --images DIR --keypoints DIR --output runs/spin [--checkpoint START]
+    bodyfit train-regressor --output runs/regressor                 # the shipped model's recipe
+    bodyfit train-regressor --images DIR --keypoints DIR [--params DIR] --output runs/mine [--encoder rgb]
+    bodyfit train-regressor --spin --images DIR --keypoints DIR --output runs/spin [--checkpoint START]
 
 Without ``--images``: synthetic people from the motion corpus's train clips through the
 accuracy benchmark's generator (``motion.cases``), drawn once and cached under ``--cache``,
@@ -75,24 +75,23 @@ def build_config(args: argparse.Namespace) -> RegressorTrainConfig:
 
 def spin_main(args: argparse.Namespace, config: RegressorTrainConfig, body: BodyModel, device: torch.device) -> int:
     """SPIN's loop on a user's images, then the pseudo-ground-truth."""
-    from bodyfit.fileio.openpose_json import match_images
-    from bodyfit.fitting.config import load_config
     from bodyfit.fitting.core import ModelBank
     from bodyfit.fitting.tasks import ModelKey
     from bodyfit.regressor.image_data import read_image_dataset
     from bodyfit.regressor.training import Learner
-    from bodyfit.spin.export import write_dataset_file, write_results
+    from bodyfit.pipeline.runner import ImageFolder, RunError, RunOptions, run
+    from bodyfit.spin.export import StoredFits, write_dataset_file
     from bodyfit.spin.loop import in_loop_config, load_spin_config, run_spin, sample_keys
     from bodyfit.spin.store import FitStore
 
     if not args.keypoints:
-        raise SystemExit("train_regressor.py: --spin needs --images and --keypoints")
+        raise SystemExit("bodyfit train-regressor: --spin needs --images and --keypoints")
     spin = load_spin_config(args.spin_config, {"epochs": args.epochs} if args.epochs else None)
-    fit_config = load_config(args.fit_config or config_path(f"fit_{args.model_type}"), {"init": "regressor"})
     try:
-        fit_config = in_loop_config(fit_config, spin, str(args.spin_config))
-    except ValueError as error:
-        raise SystemExit(f"train_regressor.py: {error}") from error
+        fit_config = in_loop_config(args.fit_config or config_path(f"fit_{args.model_type}"), spin,
+                                    str(args.spin_config))
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"bodyfit train-regressor: {error}") from error
     key = ModelKey(args.model_type, args.gender)
     fitter = ModelBank({args.model_type: fit_config}, args.model_folder, device).fitter(key)
     samples = read_image_dataset(args.images, args.keypoints)
@@ -101,8 +100,11 @@ def spin_main(args: argparse.Namespace, config: RegressorTrainConfig, body: Body
     learner = Learner(start, body, real_samples(args.amass), config, device)
     history = run_spin(samples, learner, fitter, spin, args.output, progress=not args.quiet, resume=not args.restart)
     store = FitStore.load(args.output / "spin_store.npz", sample_keys(samples))
-    summary = write_results(match_images(args.images, args.keypoints), samples, store, fitter, key,
-                            args.output / "pseudo_gt")
+    try:
+        summary = run(RunOptions(args.output / "pseudo_gt", args.keypoints, quiet=args.quiet), ImageFolder(args.images),
+                      StoredFits(samples, store, fitter, key), vars(args))
+    except RunError as error:
+        raise SystemExit(f"bodyfit train-regressor: {error}") from None
     dataset = write_dataset_file(samples, store, fitter, args.images, args.output)
     print(json.dumps({"epochs": history, "pseudo_gt": str(args.output / "pseudo_gt"), "dataset_file": str(dataset),
                       "people_fitted": summary["people_fitted"]}, indent=1))
@@ -115,14 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     config = build_config(args)
     if args.spin:
         if not args.images:
-            raise SystemExit("train_regressor.py: --spin needs --images and --keypoints")
+            raise SystemExit("bodyfit train-regressor: --spin needs --images and --keypoints")
         return spin_main(args, config, BodyModel(), torch.device(args.device))
     device = torch.device(args.device)
     body = BodyModel()
     start = load_regressor(args.checkpoint) if args.checkpoint else None
     if start is not None:  # fine-tuning: the checkpoint's architecture
         if args.encoder and args.encoder != start.shape.encoder:
-            raise SystemExit(f"train_regressor.py: --encoder {args.encoder}, but {args.checkpoint} has a "
+            raise SystemExit(f"bodyfit train-regressor: --encoder {args.encoder}, but {args.checkpoint} has a "
                              f"{start.shape.encoder} encoder")
         config = RegressorTrainConfig(start.shape, config.data, config.training, config.losses)
     data = config.data

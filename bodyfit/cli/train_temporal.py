@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_train_config(args.config, overrides)
     except (OSError, ValueError) as error:
-        raise SystemExit(f"train_temporal.py: {error}") from error
+        raise SystemExit(f"bodyfit train-temporal: {error}") from error
     metrics = train(config, args.output, args.regressor)
     print(json.dumps(metrics["final"]))
     return 0

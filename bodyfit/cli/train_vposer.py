@@ -1,7 +1,7 @@
 """Train VPoser on AMASS-format pose clips or on the open motion corpus.
 
-    python train_vposer.py --data data/poses/deepmimic --output runs/vposer
-    python train_vposer.py --corpus [--corpus-root data/poses] [--no-widened] --output runs/vposer_corpus
+    bodyfit train-vposer --data data/poses/deepmimic --output runs/vposer
+    bodyfit train-vposer --corpus [--corpus-root data/poses] [--no-widened] --output runs/vposer_corpus
 
 ``--data``: every clip of a folder (searched recursively), split train/validation by clip as
 ``cfg/vposer.yaml`` says. ``--corpus``: the corpus's train split (``motion.corpus.load_corpus``,

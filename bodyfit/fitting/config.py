@@ -125,15 +125,23 @@ def compose(data: dict, overrides: dict | None = None, where: str = "config") ->
 
     The file's common settings, then the named schedule that ``init`` picks from
     ``schedules`` (its stages, prior and camera stage), then ``overrides`` (the command
-    line's, nested like the file). ``regress_only`` writes the regressor's own pose, so the
+    line's, nested like the file's common settings). A file without ``schedules`` is one
+    schedule (its top-level ``stages``). ``regress_only`` writes the regressor's own pose, so the
     pose is the variable and no prior reshapes it: its prior is ``l2_angles``."""
     overrides = overrides or {}
     common = {key: value for key, value in data.items() if key != "schedules"}
-    schedules = data.get("schedules") or {}
-    init = overrides.get("init", common.get("init", "rest"))
-    if init not in schedules:
-        raise ValueError(f"{where}: init: {init!r} names no schedule (schedules: {sorted(schedules)})")
-    composed = merge(merge(common, schedules[init]), overrides)
+    if "schedules" not in data:  # a file of one schedule: its stages are the schedule
+        if "stages" in (data.get("regressor") or {}):
+            raise ValueError(f"{where}: regressor.stages is bodyfit 0.1's layout; put the stages under "
+                             "schedules.regressor and the top-level ones under schedules.rest (as in "
+                             "bodyfit/cfg/fit_smplx.yaml)")
+        composed = merge(common, overrides)
+    else:
+        schedules = data["schedules"] or {}
+        init = overrides.get("init", common.get("init", "rest"))
+        if init not in schedules:
+            raise ValueError(f"{where}: init: {init!r} names no schedule (schedules: {sorted(schedules)})")
+        composed = merge(merge(common, schedules[init]), overrides)
     if composed.get("regress_only"):
         composed["body_pose_prior"] = "l2_angles"
     return composed

@@ -88,7 +88,7 @@ def load_checkpoint(path: Path | str | None = None, device: torch.device | str =
     ``FileNotFoundError`` when there is none, ``ValueError`` naming the file when it is not one."""
     path = resolve_checkpoint(path or None, DEFAULT_CHECKPOINT, FILE_NAME)
     shipped = "; none is shipped yet (docs/gender.md)" if path == DEFAULT_CHECKPOINT else ""
-    hint = (f"{shipped}; train one on your labelled crops: python train_gender.py --data DIR, then "
+    hint = (f"{shipped}; train one on your labelled crops: bodyfit train-gender --data DIR, then "
             "--gender-classifier runs/gender")
     checkpoint = read_checkpoint(path, KIND, "gender classifier", hint)
     try:

@@ -258,7 +258,7 @@ def load_backgrounds(prefixes: tuple[str, ...], folder: Path = BACKGROUNDS) -> l
     files = sorted(path for path in folder.glob("*.jpg") if path.name.startswith(tuple(prefixes)))
     if not files:
         raise FileNotFoundError(f"{folder}: no background frames named {', '.join(prefixes)}_*.jpg "
-                                "(python -m tools.gather_backgrounds)")
+                                "(in a checkout: python -m tools.gather_backgrounds)")
     return [read_image(path) for path in files]
 
 

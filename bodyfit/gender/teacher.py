@@ -29,7 +29,7 @@ def load_imagenet_features(path: Path | str = TEACHER_FILE) -> nn.Sequential:
     """torchvision's ``mobilenet_v2().features`` with the ImageNet weights in ``path`` (the same
     tensors in the same order under other names); ``ValueError`` naming the file otherwise."""
     path = Path(path)
-    source = load_weights_only(path, "MobileNetV2 ImageNet features", " (python -m tools.fetch_teacher)")
+    source = load_weights_only(path, "MobileNetV2 ImageNet features", " (in a checkout: python -m tools.fetch_teacher)")
     features = torchvision.models.mobilenet_v2().features
     target = features.state_dict()
     try:

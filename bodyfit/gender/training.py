@@ -5,24 +5,31 @@ Shapes: B crops, S the crop side.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from bodyfit.fileio.atomic import write_json
+from bodyfit.fileio.checkpoints import CheckpointError, read_checkpoint, write_checkpoint
+from bodyfit.fileio.config import plain
 from bodyfit.gender.augment import augment
 from bodyfit.gender.config import GenderConfig
 from bodyfit.gender.data import LabelledCrops
 from bodyfit.gender.metrics import decision_figures
 from bodyfit.gender.network import CropClassifier, as_float_images
-from bodyfit.gender.teacher import Distiller
+from bodyfit.gender.teacher import Distiller, TeacherNet, load_imagenet_features
 
 log = logging.getLogger("bodyfit")
+
+TEACHER_KIND = "gender-teacher"
 
 
 def score(net: CropClassifier, crops: LabelledCrops, threshold: float) -> dict[str, float]:
@@ -100,3 +107,31 @@ def _epochs(net: CropClassifier, train: LabelledCrops, heldout: LabelledCrops | 
         if on_epoch is not None:
             on_epoch(row)
     return history
+
+
+def prepare_teacher(path: Path, output: Path, train: LabelledCrops, heldout: LabelledCrops, config: GenderConfig,
+                    source: str, device: str) -> tuple[TeacherNet, dict]:
+    """The MobileNetV2 teacher fine-tuned on ``train`` and its held-out figures. It is kept in
+    ``output/teacher.pt`` with what it was fine-tuned on (``source``, the weights file, the
+    teacher settings) in ``output/teacher.json``: a rerun on the same reuses it, any other
+    fine-tunes anew."""
+    teacher = TeacherNet(load_imagenet_features(path), config.model.image_size)
+    kept, record = output / "teacher.pt", output / "teacher.json"
+    made_from = {"source": source, "weights": str(path), "image_size": config.model.image_size,
+                 "teacher": plain(config.teacher)}
+    if kept.is_file() and record.is_file() and json.loads(record.read_text()) == made_from:
+        try:
+            teacher.load_state_dict(read_checkpoint(kept, TEACHER_KIND, "fine-tuned gender teacher").state_dict)
+        except (CheckpointError, RuntimeError) as error:
+            raise ValueError(f"{kept}: not a fine-tuned teacher ({error}); delete it to fine-tune anew") from error
+        log.info("teacher: %s (fine-tuned before on the same)", kept)
+    else:
+        log.info("fine-tuning the teacher for %d epochs", config.teacher.epochs)
+        train_classifier(teacher, train, heldout, config, device, config.teacher.epochs,
+                         learning_rate=config.teacher.learning_rate)
+        output.mkdir(parents=True, exist_ok=True)
+        write_checkpoint(kept, TEACHER_KIND, {"image_size": config.model.image_size}, teacher.state_dict())
+        write_json(record, made_from)
+    figures = score(teacher.to(device), heldout, config.rules.threshold) if len(heldout) else {}
+    log.info("teacher held-out: %s", figures)
+    return teacher.eval(), figures

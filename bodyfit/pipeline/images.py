@@ -1,9 +1,12 @@
-"""Single images as a run's fit strategy: every person of every image a task, people of several
-images fitted together in batches (in this process or on Ray actors), each from its own start."""
+"""Single images as a run's fit strategy: each image prepared into person tasks, tasks queued and
+fitted in batches (people of several images together, one body model per batch, in this process
+or on Ray actors, each from its own start), fits handed to the result writer as each batch
+finishes."""
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,14 +14,63 @@ from bodyfit.bodymodels.files import ModelFileError
 from bodyfit.fileio.config import plain
 from bodyfit.fileio.openpose_json import ImageItem
 from bodyfit.fitting.config import FitConfig
-from bodyfit.fitting.core import ModelBank
-from bodyfit.fitting.tasks import ModelKey
+from bodyfit.fitting.core import ModelBank, TaskQueue
+from bodyfit.fitting.tasks import ModelKey, PersonFit
 from bodyfit.pipeline.engines import Engine, PlainEngine, RayEngine, RayOptions
-from bodyfit.pipeline.folder import FolderOptions, fit_folder
+from bodyfit.pipeline.prepare import ChoosesGender, PreparedImage, prepare_image
 from bodyfit.pipeline.results import ResultWriter
 from bodyfit.pipeline.runner import RunError, RunOptions
+from bodyfit.resources import checkout_path
 
 log = logging.getLogger("bodyfit")
+
+
+@dataclass
+class FolderOptions:
+    """How images become tasks and batches: the focal length (``auto`` or pixels), at most
+    ``max_people`` per image, ``batch_size`` people per batch, an optional gender chooser."""
+
+    focal_length: str | float = "auto"
+    max_people: int | None = None
+    batch_size: int = 64
+    gender_chooser: ChoosesGender | None = None  # --gender auto: picks each person's model
+
+
+def _prepare(item: ImageItem, bank: ModelBank, model: ModelKey, options: FolderOptions) -> PreparedImage:
+    try:
+        return prepare_image(item, bank.config(model), model, options.focal_length, options.max_people,
+                             options.gender_chooser)
+    except Exception as error:  # noqa: BLE001 - an unforeseen problem with one image: record it, go on
+        log.exception("%s: unexpected error while reading", item.stem)
+        return PreparedImage(item, {"image": str(item.image), "people": [], "status": "failed",
+                                    "reason": f"unexpected error while reading: {error!r}"})
+
+
+def fit_folder(items: list[ImageItem], bank: ModelBank, model: ModelKey, writer: ResultWriter,
+               options: FolderOptions, engine: Engine | None = None) -> None:
+    """Fits every person of ``items`` with ``model`` (with ``options.gender_chooser``: of the
+    gender chosen for each) and writes the results through ``writer``.
+    ``engine`` fits the batches (default: ``PlainEngine(bank)``, in this process); images are
+    prepared here and results written here as batches come back."""
+    engine = engine or PlainEngine(bank)
+    queue = TaskQueue(options.batch_size)
+
+    def write(batches: Iterable[list[PersonFit]]) -> None:
+        for fits in batches:
+            writer.consume(fits)
+
+    for item in items:
+        started = time.perf_counter()
+        prepared = _prepare(item, bank, model, options)
+        writer.expect(prepared, started)
+        for task in prepared.tasks:
+            full = queue.push(task)
+            if full is not None:
+                engine.submit(full)
+                write(engine.ready())
+    for batch in queue.drain():
+        engine.submit(batch)
+    write(engine.drain())
 
 
 @dataclass
@@ -58,6 +110,10 @@ class ImageStrategy:
         from bodyfit.fitting.regressor_init import cached_regressor
         from bodyfit.regressor.checkpoint import resolve
 
+        corpus = checkout_path("data", "poses")
+        if self.config.regressor.pose_starts and not corpus.is_dir():
+            raise ValueError(f"regressor.pose_starts: the pose clusters come from the motion corpus, which a "
+                             f"checkout has in data/poses and {corpus} lacks (set pose_starts: 0)")
         path = resolve(self.config.regressor.checkpoint)
         device = str(self.bank.model(self.key).smpl.v_template.device)  # as the fit will ask for it
         if cached_regressor(str(path), device).shape.encoder == "rgb":

@@ -84,7 +84,7 @@ def collect_rows(output: Path) -> list[Row]:
     """Every fitted person's row under ``output/results``, by image then person."""
     results = Path(output) / "results"
     if not results.is_dir():
-        raise FileNotFoundError(f"{results}: no results folder; is {output} a fit.py output folder?")
+        raise FileNotFoundError(f"{results}: no results folder; is {output} a bodyfit fit output folder?")
     rows = []
     for record_file in sorted(results.glob("*/image.json")):
         rows += image_rows(record_file)

@@ -6,7 +6,7 @@ What differs between input kinds is plugged in, not copied:
 - a ``FrameSource`` says where the images are (a folder, or frames extracted from a video,
   with their rate);
 - a ``FitStrategy`` fits the matched images and writes each person through the run's
-  ``ResultWriter``: people of single images in batches (``pipeline.folder.ImageStrategy``), or
+  ``ResultWriter``: people of single images in batches (``pipeline.images.ImageStrategy``), or
   people tracked through a sequence and fitted as smooth tracks (``video.strategy``).
 
 The keypoints are read in any supported format (``fileio.formats``) or detected into
@@ -27,7 +27,6 @@ from tqdm import tqdm
 from bodyfit.fileio.atomic import write_json, write_text_atomic
 from bodyfit.fileio.formats.source import open_keypoints
 from bodyfit.fileio.openpose_json import ImageItem, match_images
-from bodyfit.pipeline.folder import check_output_folder
 from bodyfit.pipeline.results import ImageDone, ResultWriter, summarise
 
 log = logging.getLogger("bodyfit")
@@ -109,6 +108,21 @@ class FitStrategy(Protocol):
         ...
 
 
+def check_output_folder(output: Path, overlay: bool) -> None:
+    """Creates the output folders; ``OSError`` with one line naming what cannot be written."""
+    folders = [output, output / "results", output / "meshes"] + ([output / "images"] if overlay else [])
+    for folder in folders:
+        if folder.exists() and not folder.is_dir():
+            raise OSError(f"{folder}: exists and is not a folder, so results cannot be written there")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / ".bodyfit-write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as error:
+            raise OSError(f"{folder}: cannot write results there ({error.strerror or error})") from error
+
+
 def detect_keypoints(images: Path, options: RunOptions) -> Path:
     """Detects keypoints for the images without them yet into ``OUTPUT/keypoints``; that folder."""
     from bodyfit.detect.folder import DetectionError, run_detection
@@ -138,9 +152,11 @@ def match_keypoints(images: Path, options: RunOptions) -> list[ImageItem]:
     return items
 
 
-def write_run_config(options: RunOptions, source: FrameSource, strategy: FitStrategy) -> None:
-    """``OUTPUT/config.yaml``: the strategy's resolved settings, the source and the options."""
-    run = {key: str(value) for key, value in vars(options).items()}
+def write_run_config(options: RunOptions, source: FrameSource, strategy: FitStrategy,
+                     arguments: dict[str, Any] | None = None) -> None:
+    """``OUTPUT/config.yaml``: the strategy's resolved settings, the source, and the run's
+    arguments (the command line's, else the options)."""
+    run = {key: str(value) for key, value in (arguments or vars(options)).items()}
     resolved = {**strategy.resolved(), "source": source.describe(), "run": run}
     write_text_atomic(options.output / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
 
@@ -172,8 +188,10 @@ def progress_bar(quiet: bool) -> tuple[tqdm, ImageDone]:
     return bar, done
 
 
-def run(options: RunOptions, source: FrameSource, strategy: FitStrategy) -> dict[str, Any]:
+def run(options: RunOptions, source: FrameSource, strategy: FitStrategy,
+        arguments: dict[str, Any] | None = None) -> dict[str, Any]:
     """The whole run; returns the summary also written to ``OUTPUT/summary.json``.
+    ``arguments``: the command line's, recorded in ``OUTPUT/config.yaml``.
 
     Order: the output folder and the models are checked first (cheap, one line each), then
     frames and keypoints (detection may be long), then the fit, then summary, index, report."""
@@ -184,7 +202,7 @@ def run(options: RunOptions, source: FrameSource, strategy: FitStrategy) -> dict
     strategy.check()
     images = source.frames(options.output)
     items = match_keypoints(images, options)
-    write_run_config(options, source, strategy)
+    write_run_config(options, source, strategy, arguments)
     started = time.perf_counter()
     bar, done = progress_bar(options.quiet)
     with bar:

@@ -24,7 +24,7 @@ def save_checkpoint(path: Path | str, model: Regressor, extra: dict[str, Any] | 
 
 
 def _read(path: Path) -> Checkpoint:
-    hint = " (the shipped one is missing: reinstall, or train one with python train_regressor.py)" \
+    hint = " (the shipped one is missing: reinstall, or train one with bodyfit train-regressor)" \
         if path == DEFAULT_CHECKPOINT else ""
     return read_checkpoint(path, KIND, "regressor", hint)
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from bodyfit.bodymodels.layer import BodyModel
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS
+from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.images import ImageError, read_image, read_image_size
 from bodyfit.fileio.intrinsics import resolve_intrinsics
 from bodyfit.fileio.openpose_json import ImageItem, KeypointFileError, match_images, read_openpose, usable_points
@@ -49,7 +49,7 @@ CONFIDENCE_THRESHOLD = 0.1
 MIN_BODY_KEYPOINTS = 5
 KEYPOINT_MARGIN = 0.5          # points further outside the image than this share of its size are unseen
 CACHE_BYTES = 256 * 2**20      # decoded images kept in memory up to this many bytes
-_WIDTHS = {"global_orient": 3, "body_pose": 63, "transl": 3}
+_WIDTHS = {"global_orient": 3, "body_pose": 3 * NUM_BODY_JOINTS, "transl": 3}
 
 
 @dataclass

@@ -136,12 +136,12 @@ def load_temporal(path: Path | str | None = "default", device: torch.device | st
     """The temporal regressor of a checkpoint over the per-frame ``regressor`` (its file must
     be the one it was trained on), in eval mode; ``CheckpointError`` naming the file."""
     path = resolve_checkpoint(path, DEFAULT_TEMPORAL, FILE_NAME)
-    hint = " (train one with python train_temporal.py)" if path == DEFAULT_TEMPORAL else ""
+    hint = " (train one with bodyfit train-temporal)" if path == DEFAULT_TEMPORAL else ""
     checkpoint = read_checkpoint(path, KIND, "temporal regressor", hint)
     base = resolve(regressor)
     if base.is_file() and file_digest(base) != checkpoint.extra.get("base_sha256"):
         raise CheckpointError(f"{path}: trained over another per-frame regressor than {base}; "
-                              "retrain it with python train_temporal.py --regressor " + str(base))
+                              "retrain it with bodyfit train-temporal --regressor " + str(base))
     try:
         model = TemporalRegressor(load_regressor(base), TemporalShape(**checkpoint.shape))
         model.load_state_dict({**model.regressor.state_dict(prefix="regressor."),

@@ -1,5 +1,6 @@
-"""The loop's stored fits as a dataset's pseudo-ground-truth: fit.py's output contract
-(``results/<stem>/<pid>.npz``, ``image.json``, meshes, overlays, ``summary.json``) and one
+"""The loop's stored fits as a dataset's pseudo-ground-truth: the output contract of every run
+(``results/<stem>/<pid>.npz``, ``image.json``, meshes, overlays, ``summary.json``, the index
+and the report, through ``pipeline.runner``) and one
 file in the layout trainers read: mmhuman3d's HumanData (``pseudo_gt_humandata.npz``) for
 SMPL-X and SMPL-H fits, SPIN's (``pseudo_gt_spin.npz``) for SMPL fits.
 
@@ -8,55 +9,73 @@ Shapes: N people with a valid fit.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
-from bodyfit.fileio.atomic import write_json, write_npz
+from bodyfit.fileio.atomic import write_npz
 from bodyfit.fileio.openpose_json import ImageItem
 from bodyfit.fitting.core import person_fits
 from bodyfit.fitting.fitter import Fitter, FitResult
-from bodyfit.fitting.tasks import ModelKey, PersonFit
+from bodyfit.fitting.tasks import ModelKey, PersonFit, PersonTask
 from bodyfit.pipeline.prepare import prepare_image
-from bodyfit.pipeline.results import ResultWriter, summarise
+from bodyfit.pipeline.results import ResultWriter
+from bodyfit.pipeline.runner import RunOptions
 from bodyfit.regressor.image_data import ImageSample
 from bodyfit.regressor.inputs import keypoint_boxes
 from bodyfit.spin.store import FitStore
 
 
-def write_results(items: list[ImageItem], samples: list[ImageSample], store: FitStore, fitter: Fitter,
-                  key: ModelKey, output: Path, focal_length: str | float = "auto", overlay: bool = True) -> dict:
-    """Every image's people in fit.py's output contract: valid stored fits as ``ok``, the rest
-    ``failed`` with the reason; ``summary.json``. Returns the summary."""
-    index = {(s.stem, s.person): row for row, s in enumerate(samples)}
-    writer = ResultWriter(output, lambda _: fitter.model.faces, overlay)
-    start = time.perf_counter()
-    for item in items:
-        prepared = prepare_image(item, fitter.config, key, focal_length, max_people=None)
-        writer.expect(prepared, time.perf_counter())
-        if prepared.failed or not prepared.tasks:
-            continue
-        fits: list[PersonFit] = []
-        for task in prepared.tasks:
-            row = index.get((item.stem, task.person_index))
-            if row is None or not store.valid[row]:
-                reason = ("not in the loop's dataset" if row is None else
-                          f"no fit under the loop's error limit (best: median 2D error "
-                          f"{100 * store.error_share[row]:.1f} % of the box)")
-                fits.append(PersonFit.failed(task, reason))
-                continue
-            reference = fitter.model.smpl.v_template
-            intrinsics = torch.as_tensor(task.intrinsics[None], dtype=reference.dtype, device=reference.device)
-            result = FitResult(store.to_params([row], fitter.model), torch.tensor([float(store.data_term[row])]),
-                               torch.zeros(1, dtype=torch.bool, device=reference.device))
-            fits += person_fits(fitter, [task], intrinsics, result, 0.0)
-        writer.consume(fits)
-    summary = summarise(output, [item.stem for item in items], time.perf_counter() - start,
-                        {"source": "SPIN loop (train_regressor.py --spin)"})
-    write_json(output / "summary.json", summary)
-    return summary
+@dataclass
+class StoredFits:
+    """The loop's stored fits as a run's fit strategy (``pipeline.runner``): every image's
+    people in the output contract, the valid stored fits as ``ok``, the rest ``failed`` with
+    the reason; the driver writes the summary, the index and the report. ``samples`` are the
+    loop's people, row by row as in ``store``."""
+
+    samples: list[ImageSample]
+    store: FitStore
+    fitter: Fitter
+    key: ModelKey
+    focal_length: str | float = "auto"
+    resumes_per_image: bool = False  # the store is the truth: every image is written again
+
+    def check(self) -> None:
+        """Nothing to load: the fitter and its model are in hand."""
+
+    def resolved(self) -> dict[str, Any]:
+        return {"fit": self.fitter.config.to_dict()}
+
+    def faces(self, key: ModelKey) -> Any:
+        return self.fitter.model.faces
+
+    def fit(self, items: list[ImageItem], writer: ResultWriter, options: RunOptions) -> dict[str, Any]:
+        index = {(s.stem, s.person): row for row, s in enumerate(self.samples)}
+        for item in items:
+            prepared = prepare_image(item, self.fitter.config, self.key, self.focal_length, max_people=None)
+            writer.expect(prepared, time.perf_counter())
+            if not prepared.failed and prepared.tasks:
+                writer.consume([self.person_fit(task, index.get((item.stem, task.person_index)))
+                                for task in prepared.tasks])
+        return {"source": "SPIN loop (bodyfit train-regressor --spin)"}
+
+    def person_fit(self, task: PersonTask, row: int | None) -> PersonFit:
+        """The stored fit of ``task`` (its ``row`` in the store), or why there is none."""
+        if row is None or not self.store.valid[row]:
+            reason = ("not in the loop's dataset" if row is None else
+                      f"no fit under the loop's error limit (best: median 2D error "
+                      f"{100 * self.store.error_share[row]:.1f} % of the box)")
+            return PersonFit.failed(task, reason)
+        reference = self.fitter.model.smpl.v_template
+        intrinsics = torch.as_tensor(task.intrinsics[None], dtype=reference.dtype, device=reference.device)
+        result = FitResult(self.store.to_params([row], self.fitter.model),
+                           torch.tensor([float(self.store.data_term[row])]),
+                           torch.zeros(1, dtype=torch.bool, device=reference.device))
+        return person_fits(self.fitter, [task], intrinsics, result, 0.0)[0]
 
 
 def write_dataset_file(samples: list[ImageSample], store: FitStore, fitter: Fitter, images_root: Path,

@@ -29,7 +29,7 @@ from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.atomic import write_text_atomic
 from bodyfit.fileio.config import build_dataclass, read_yaml
 from bodyfit.fileio.keypoint_layout import BODY
-from bodyfit.fitting.config import FitConfig
+from bodyfit.fitting.config import FitConfig, compose, parse_config
 from bodyfit.fitting.fitter import Fitter
 from bodyfit.fitting.initializers import Starts
 from bodyfit.fitting.objective import Targets
@@ -115,14 +115,16 @@ def label_batch(inputs: RegressorInput, store: FitStore, rows: np.ndarray, fitte
                            torch.as_tensor(store.valid[rows], dtype=torch.float32))
 
 
-def in_loop_config(fit_config: FitConfig, spin: SpinConfig, where: str) -> FitConfig:
-    """``fit_config`` (``init: regressor``) with its stages' iteration budgets from
-    ``spin.fit_iterations``; ``ValueError`` naming ``where`` when the counts differ."""
-    if len(spin.fit_iterations) != len(fit_config.stages):
-        raise ValueError(f"{where}: fit_iterations needs one entry per regressor stage ({len(fit_config.stages)})")
-    stages = tuple(dataclasses.replace(stage, batched_max_iterations=count)
-                   for stage, count in zip(fit_config.stages, spin.fit_iterations))
-    return dataclasses.replace(fit_config, stages=stages)
+def in_loop_config(schedule_file: Path | str, spin: SpinConfig, where: str) -> FitConfig:
+    """The schedule of ``schedule_file`` started from the regressor (``init: regressor``),
+    each stage's iteration budget from ``spin.fit_iterations``, composed before one parse;
+    ``ValueError`` naming ``where`` when the counts differ."""
+    data = compose(read_yaml(Path(schedule_file)), {"init": "regressor"}, str(schedule_file))
+    stages = data.get("stages") or []
+    if len(spin.fit_iterations) != len(stages):
+        raise ValueError(f"{where}: fit_iterations needs one entry per regressor stage ({len(stages)})")
+    data["stages"] = [{**stage, "batched_max_iterations": count} for stage, count in zip(stages, spin.fit_iterations)]
+    return parse_config(data, str(schedule_file))
 
 
 class LoopStarts:

@@ -31,8 +31,8 @@ class SequenceWeights:
 @dataclass(frozen=True)
 class SequenceFitConfig:
     start: str = "regressor"           # per-frame starts: regressor (the shipped one) or temporal
-    regressor: str = "default"         # regressor checkpoint (default: models/regressor/open_corpus)
-    temporal: str = "default"          # temporal regressor checkpoint (default: models/temporal/open_corpus)
+    regressor: str = "default"         # regressor checkpoint (default: bodyfit/models/regressor/open_corpus)
+    temporal: str = "default"          # temporal regressor checkpoint (default: bodyfit/models/temporal/open_corpus)
     window: int = 64                   # frames fitted together; longer tracks in overlapping windows
     overlap: int = 16                  # frames two neighbouring windows share, blended linearly
     frame_iterations: int = 100        # first, iterations without the smoothness terms (frames apart)

@@ -30,7 +30,7 @@ import torch
 
 from bodyfit.bodymodels.layer import BodyModel
 from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_PELVIS
-from bodyfit.fileio.keypoint_layout import BODY, OPENPOSE
+from bodyfit.fileio.keypoint_layout import BODY, NUM_BODY, OPENPOSE
 from bodyfit.fitting.batch_lbfgs import batch_lbfgs
 from bodyfit.fitting.losses import reprojection_term
 from bodyfit.geometry import project
@@ -38,7 +38,6 @@ from bodyfit.priors.simple import bending_prior_from_rotations, squared_norm
 from bodyfit.regressor.body import body_points
 from bodyfit.video.config import SequenceFitConfig
 
-NUM_BODY = 25
 
 
 @dataclass

@@ -32,11 +32,12 @@ from bodyfit.fileio.openpose_json import ImageItem
 from bodyfit.fitting.config import FitConfig
 from bodyfit.geometry import project
 from bodyfit.fitting.metrics import reprojection_error
-from bodyfit.fitting.regressor_init import uses_open_model
+from bodyfit.fitting.regressor_init import cached_regressor, uses_open_model
 from bodyfit.fitting.tasks import ModelKey, PersonFit
 from bodyfit.pipeline.prepare import PreparedImage, prepare_image
 from bodyfit.pipeline.results import ResultWriter
 from bodyfit.pipeline.runner import RunError, RunOptions
+from bodyfit.regressor.checkpoint import resolve
 from bodyfit.rendering.draw import draw_label
 from bodyfit.video.config import VideoFitConfig
 from bodyfit.video.sequence_fit import TrackFit, TrackObservations, fit_sequences
@@ -220,10 +221,26 @@ class SequenceStrategy:
         return ModelKey("smplx", self.gender)
 
     def check(self) -> None:
+        """The body model and the start's checkpoint loaded now, and PyAV there when overlays
+        are asked for (``overlay.mp4``): each a ``RunError`` before frames are read."""
+        starts = self.config.sequence_fit
         try:
             self.model = BodyModel("smplx", self.gender, self.model_folder)
-        except (ModelFileError, ValueError) as error:
+            if starts.start == "temporal":
+                from bodyfit.regressor.temporal import load_temporal
+                load_temporal(starts.temporal, "cpu")
+            else:
+                cached_regressor(str(resolve(starts.regressor)), "cpu")
+        except (ModelFileError, FileNotFoundError, ValueError) as error:
             raise RunError(str(error)) from error
+
+    def check_overlay_video(self, overlay: bool) -> None:
+        """``overlay.mp4`` needs PyAV; without it the run says so before it starts."""
+        if overlay:
+            try:
+                import av  # noqa: F401
+            except ImportError:
+                raise RunError("overlay.mp4 needs PyAV: pip install 'bodyfit[video]', or give --no-overlay") from None
 
     def resolved(self) -> dict[str, Any]:
         return {"video": self.config.to_dict(), "fit": self.fit_config.to_dict()}
