@@ -50,7 +50,8 @@ from bodyfit.fileio.atomic import write_json, write_text_atomic  # noqa: E402
 from bodyfit.fileio.images import write_png  # noqa: E402
 from bodyfit.fileio.keypoint_layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND  # noqa: E402
 from bodyfit.fileio.intrinsics import default_focal  # noqa: E402
-from bodyfit.fitting.config import FitConfig, load_config  # noqa: E402
+from bodyfit.fileio.config import read_yaml  # noqa: E402
+from bodyfit.fitting.config import FitConfig, compose, load_config, parse_config  # noqa: E402
 from bodyfit.fitting.core import ModelBank, fit_tasks  # noqa: E402
 from bodyfit.geometry import mpjpe, pa_mpjpe  # noqa: E402
 from bodyfit.motion.cases import VIEWS, CaseDistribution, RealisticCase, inside_image, make_cases  # noqa: E402
@@ -97,18 +98,17 @@ def case_metrics(case: RealisticCase, fit: PersonFit) -> dict[str, float | bool]
             "catastrophic": is_catastrophic(error_2d, case.body_height_px)}
 
 
-def prior_config(config: FitConfig, spec: str | None) -> tuple[str, FitConfig]:
-    """A label and the config for a body pose prior spec: None (the config's own),
-    ``none`` / ``l2_angles`` (the L2 angle prior), ``default`` (the shipped VPoser) or a
-    VPoser checkpoint path."""
+def prior_overrides(spec: str | None) -> tuple[str | None, dict]:
+    """A label (None: the schedule's own prior) and the overrides for a body pose prior spec:
+    None (the config's own), ``none`` / ``l2_angles`` (the L2 angle prior), ``default`` (the
+    shipped VPoser) or a VPoser checkpoint path."""
     if spec is None:
-        return config.body_pose_prior, config
+        return None, {}
     if spec in ("none", "l2_angles"):
-        return "l2_angles", dataclasses.replace(config, body_pose_prior="l2_angles")
+        return "l2_angles", {"body_pose_prior": "l2_angles"}
     if spec != "default" and not Path(spec).exists():
         raise ValueError(f"--priors/--vposer: {spec!r} is not none, l2_angles, default or an existing checkpoint path")
-    label = "vposer" if spec == "default" else f"vposer={spec}"
-    return label, dataclasses.replace(config, body_pose_prior="vposer", vposer=spec)
+    return ("vposer" if spec == "default" else f"vposer={spec}"), {"body_pose_prior": "vposer", "vposer": spec}
 
 
 def case_intrinsics(case: RealisticCase, focal: str) -> np.ndarray:
@@ -266,28 +266,33 @@ STARTS = ("rest", "regress_only", "regressor_full", "regressor")
 
 
 def run_configs(args: argparse.Namespace) -> list[tuple[str, FitConfig]]:
-    """(label, config) of every run ``--starts`` and ``--priors`` ask for."""
-    checkpoint = {} if args.regressor is None else {"checkpoint": str(args.regressor)}
+    """(label, config) of every run ``--starts`` and ``--priors`` ask for, each composed from the
+    config file and its overrides before one parse (``fitting.config.compose``)."""
+    data = read_yaml(args.config)
+    checkpoint = {} if args.regressor is None else {"regressor": {"checkpoint": str(args.regressor)}}
 
-    def with_checkpoint(config: FitConfig) -> FitConfig:
-        return dataclasses.replace(config, regressor=dataclasses.replace(config.regressor, **checkpoint))
+    def config_of(init: str, overrides: dict, schedule: str | None = None) -> FitConfig:
+        """Starts from ``init`` and runs the schedule named ``schedule`` (default: ``init``'s)."""
+        composed = compose(data, {"init": schedule or init, **checkpoint, **overrides}, str(args.config))
+        return parse_config({**composed, "init": init}, str(args.config))
 
-    base = with_checkpoint(load_config(args.config, {"init": "rest"}))  # SMPLify-X's start and schedule
     runs = []
     for start in args.starts:
-        if start == "rest":
-            runs += [prior_config(base, spec) for spec in args.priors or [args.vposer]]
+        if start == "rest":  # SMPLify-X's start and schedule
+            for spec in args.priors or [args.vposer]:
+                label, overrides = prior_overrides(spec)
+                config = config_of("rest", overrides)
+                runs.append((label or config.body_pose_prior, config))
         elif start == "regressor_full":
-            runs.append(("regressor + rest schedule", dataclasses.replace(base, init="regressor")))
+            runs.append(("regressor + rest schedule", config_of("regressor", {}, schedule="rest")))
         elif start == "regress_only":
-            runs.append(("regressor alone", with_checkpoint(load_config(args.config, {"init": "regressor",
-                                                                                      "regress_only": True}))))
+            runs.append(("regressor alone", config_of("regressor", {"regress_only": True})))
         else:
-            config = with_checkpoint(load_config(args.config, {"init": "regressor"}))
-            for count in args.pose_starts or [config.regressor.pose_starts]:
+            counts = args.pose_starts or [config_of("regressor", {}).regressor.pose_starts]
+            for count in counts:
                 label = "regressor + short schedule" + (f", {count} pose starts" if args.pose_starts else "")
-                runs.append((label, dataclasses.replace(
-                    config, regressor=dataclasses.replace(config.regressor, pose_starts=count))))
+                runs.append((label, config_of("regressor", {"regressor": {**checkpoint.get("regressor", {}),
+                                                                          "pose_starts": count}})))
     return runs
 
 

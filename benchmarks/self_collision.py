@@ -40,7 +40,7 @@ from bodyfit.collision.term import SelfCollision  # noqa: E402
 from bodyfit.fitting.config import load_config  # noqa: E402
 from bodyfit.fitting.fitter import Fitter  # noqa: E402
 from bodyfit.fitting.metrics import reprojection_error  # noqa: E402
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT  # noqa: E402
+from bodyfit.bodymodels.joints import SMPLX_JOINT  # noqa: E402
 from bodyfit.fitting.synthetic import CONTACT_POSES, case_targets, make_case, observe  # noqa: E402
 from bodyfit.geometry import mpjpe, pa_mpjpe, project, project_numpy  # noqa: E402
 from bodyfit.priors.factory import make_body_pose_prior  # noqa: E402

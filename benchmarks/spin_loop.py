@@ -44,8 +44,8 @@ def scored_runs(cases, checkpoint: Path, batch_size: int, label: str) -> dict[st
     """The regressor alone and the default regressor-started fit, with ``checkpoint``."""
     results = {}
     for name, overrides in (("regressor alone", {"regress_only": True}), ("fit from the regressor", {})):
-        config = load_config(config_path("fit_smplx"), {"init": "regressor", **overrides})
-        config = dataclasses.replace(config, regressor=dataclasses.replace(config.regressor, checkpoint=str(checkpoint)))
+        config = load_config(config_path("fit_smplx"), {"init": "regressor", "regressor": {"checkpoint": str(checkpoint)},
+                                                        **overrides})
         rows, _ = fit_cases(cases, config, ModelBank({"smplx": config}), batch_size, "true", False)
         results[f"{name}, {label}"] = summarize(rows)
     return results

@@ -11,7 +11,6 @@ then PA-MPJPE, MPJPE (mm) and 2D error (px) after fitting all cases in one batch
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
           "| PA-MPJPE mm | MPJPE mm | 2D px | fit s/person |")
     print("|---|---|---|---|---|---|---|")
     for method in tqdm(("similar_triangles", "least_squares"), desc="fitting", unit="method", leave=False):
-        config = dataclasses.replace(base, translation_init=method)
+        config = load_config(args.config, {"init": "rest", "translation_init": method})
         fitter = Fitter(model, prior, config)
         targets = case_targets(cases, config)
         with torch.no_grad():

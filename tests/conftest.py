@@ -109,7 +109,7 @@ def open_model_as(model_type: str) -> dict[str, np.ndarray]:
     into one hand joint per side (placed at the middle finger's base). Anatomically a body, so
     fits on it behave as on real files (smplx's vertex ids for SMPL's extra keypoints land on
     other points of this mesh than on SMPL's: consistent, not anatomical)."""
-    from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+    from bodyfit.bodymodels.joints import SMPLX_JOINT
 
     with np.load(OPEN_FOLDER / "smplx" / "SMPLX_NEUTRAL.npz", allow_pickle=False) as data:
         source = {key: data[key] for key in data.files}

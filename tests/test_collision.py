@@ -10,7 +10,7 @@ import torch
 
 from bodyfit.resources import config_path
 from bodyfit.bodymodels.layer import BodyModel
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT, SMPLX_JOINT_NAMES, SMPLX_PARENTS
+from bodyfit.bodymodels.joints import SMPLX_JOINT, SMPLX_JOINT_NAMES, SMPLX_PARENTS
 from bodyfit.collision.config import CollisionConfig
 from bodyfit.collision.penalty import penetration_penalty
 from bodyfit.collision.search import PairRules, find_collisions, triangles_intersect

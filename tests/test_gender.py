@@ -283,7 +283,7 @@ def test_outfit_cues_follow_the_configured_rates():
 def test_long_hair_and_skirt_meshes_follow_the_body(open_model):
     from scipy.spatial.transform import Rotation
 
-    from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+    from bodyfit.bodymodels.joints import SMPLX_JOINT
     from bodyfit.gender.synthetic import HeadFrame, grid_faces, long_hair_mesh, skirt_mesh
 
     def rest_angle(points, centre):  # degrees from straight ahead (+z), 180 straight behind

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from bodyfit.bodymodels.skeleton import SMPL_BODY_JOINT_NAMES, SMPLX_PARENTS
+from bodyfit.bodymodels.joints import SMPL_BODY_JOINT_NAMES, SMPLX_PARENTS
 from bodyfit.motion.augment import FLEXION_LIMITS, KINDS, LOWER_COLUMNS, UPPER_COLUMNS, add_flexion, recombine, sample_flexion
 from bodyfit.motion.corpus import is_widened, load_clip, load_corpus, mirror_body_pose, mirror_trans, read_index
 from bodyfit.motion.resample import resample_axis_angle, resample_times

@@ -12,7 +12,7 @@ import smplx
 import torch
 
 from bodyfit.fileio.keypoint_layout import OPENPOSE
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT, SMPLX_JOINT_NAMES
+from bodyfit.bodymodels.joints import SMPLX_JOINT, SMPLX_JOINT_NAMES
 from tests.conftest import OPEN_FOLDER
 
 

@@ -16,7 +16,7 @@ import torch
 
 from bodyfit.cli import fit
 from bodyfit.resources import config_path
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+from bodyfit.bodymodels.joints import SMPLX_JOINT
 from bodyfit.fitting.core import ModelBank, fit_tasks
 from bodyfit.fitting.tasks import build_task
 from bodyfit.fitting.config import load_config

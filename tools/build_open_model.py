@@ -19,7 +19,7 @@ import yaml
 
 from bodyfit.resources import config_path, model_path
 from bodyfit.fileio.atomic import atomic_path, write_text_atomic
-from bodyfit.bodymodels.skeleton import NUM_SMPLX_JOINTS, SMPLX_JOINT, SMPLX_JOINT_NAMES, SMPLX_PARENTS
+from bodyfit.bodymodels.joints import NUM_SMPLX_JOINTS, SMPLX_JOINT, SMPLX_JOINT_NAMES, SMPLX_PARENTS
 from tools import anny_source, open_model_parts
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS, SMPL_BODY_JOINT_NAMES, SMPLX_PARENTS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS_WITH_PELVIS, SMPL_BODY_JOINT_NAMES, SMPLX_PARENTS
 from tools.bvh_skeletons import SMPLX_BONE_CHILD, SkeletonMap
 from tools.retarget_error import POINTS, with_midpoints
 

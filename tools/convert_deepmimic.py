@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT, SMPLX_PARENTS
+from bodyfit.bodymodels.joints import SMPLX_JOINT, SMPLX_PARENTS
 from bodyfit.fileio.atomic import atomic_path
 
 # DeepMimic's Y-up, facing +x (left at -z) to SMPL's Y-up, facing +z (left at +x).

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT  # noqa: E402
+from bodyfit.bodymodels.joints import SMPLX_JOINT  # noqa: E402
 from bodyfit.motion.corpus import DEFAULT_ROOT, load_corpus  # noqa: E402
 
 UP = np.array([0.0, 1.0, 0.0])

@@ -27,7 +27,7 @@ import roma  # noqa: E402
 import torch  # noqa: E402
 
 from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS  # noqa: E402
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS  # noqa: E402
 from bodyfit.motion.corpus import DEFAULT_ROOT, load_corpus  # noqa: E402
 from tools.corpus_stats import posed_joints, trunk_flexion  # noqa: E402
 from bodyfit.vposer import losses  # noqa: E402

@@ -12,7 +12,7 @@ import torch
 
 from bodyfit.bodymodels.layer import BodyModel, BodyParams
 from bodyfit.fileio.keypoint_layout import BODY
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+from bodyfit.bodymodels.joints import SMPLX_JOINT
 from bodyfit.fileio.images import write_png
 from bodyfit.rendering.draw import draw_label, draw_points
 from bodyfit.rendering.raster import MeshLayer, look_at_camera, rasterize

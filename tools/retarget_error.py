@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+from bodyfit.bodymodels.joints import SMPLX_JOINT
 
 POINTS = ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_foot",
           "right_foot", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",

@@ -14,7 +14,7 @@ import roma
 import torch
 from smplx.lbs import batch_rodrigues
 
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS
 
 
 def level_order(parents: list[int]) -> list[int]:

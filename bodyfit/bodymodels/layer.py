@@ -21,7 +21,7 @@ from smplx.utils import Struct
 from bodyfit.bodymodels import openpose
 from bodyfit.bodymodels.keypoint_forward import KeypointForward
 from bodyfit.bodymodels.files import OPEN_MODEL_FOLDER, find_model_file, read_model_file
-from bodyfit.bodymodels.skeleton import NUM_SKELETON_JOINTS
+from bodyfit.bodymodels.joints import NUM_SKELETON_JOINTS
 
 _POSE_SIZES = {
     "global_orient": 3, "body_pose": 63, "left_hand_pose": 45, "right_hand_pose": 45,

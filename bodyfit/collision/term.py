@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from bodyfit.bodymodels.layer import BodyModel
-from bodyfit.bodymodels.skeleton import joint_names
+from bodyfit.bodymodels.joints import joint_names
 from bodyfit.collision.config import CollisionConfig
 from bodyfit.collision.penalty import penetration_penalty
 from bodyfit.collision.search import PairRules, TrianglePairs, find_collisions

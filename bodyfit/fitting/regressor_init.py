@@ -26,7 +26,7 @@ from scipy.cluster.vq import kmeans2
 
 from bodyfit.bodymodels.files import OPEN_MODEL_FOLDER
 from bodyfit.bodymodels.layer import BodyModel
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS
 from bodyfit.fileio.keypoint_layout import BODY
 from bodyfit.fitting.config import FitConfig
 from bodyfit.fitting.initializers import InitialParams, Starts, carry_initial, needs_flip, rest_starts

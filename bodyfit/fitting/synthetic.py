@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from bodyfit.bodymodels.layer import BodyModel, BodyParams
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+from bodyfit.bodymodels.joints import SMPLX_JOINT
 from bodyfit.fitting.config import FitConfig
 from bodyfit.fitting.objective import Targets
 from bodyfit.geometry import project_numpy

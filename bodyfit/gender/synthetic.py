@@ -22,7 +22,7 @@ from PIL import Image
 
 from bodyfit.resources import checkout_path
 from bodyfit.bodymodels.layer import BodyModel
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+from bodyfit.bodymodels.joints import SMPLX_JOINT
 from bodyfit.fileio.images import read_image
 from bodyfit.gender.config import GenderConfig
 from bodyfit.gender.crops import SquareBox, crop_intrinsics, person_box

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+from bodyfit.bodymodels.joints import SMPLX_JOINT
 from bodyfit.motion.corpus import POSE_WIDTH
 
 LOWER_BODY = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",

@@ -23,7 +23,7 @@ from scipy.spatial import ConvexHull
 from scipy.spatial.transform import Rotation
 
 from bodyfit.bodymodels.layer import BodyModel, BodyParams
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+from bodyfit.bodymodels.joints import SMPLX_JOINT
 from bodyfit.fileio.keypoint_layout import BODY, FACE, LEFT_HAND, OPENPOSE, RIGHT_HAND
 from bodyfit.geometry import project_numpy
 from bodyfit.motion.corpus import load_corpus, mirror_body_pose

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.resources import checkout_path
 from bodyfit.vposer.data import mirror as mirror_body_joints
 from bodyfit.vposer.data import read_clip

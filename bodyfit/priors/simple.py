@@ -7,7 +7,7 @@ from __future__ import annotations
 import roma
 import torch
 
-from bodyfit.bodymodels.skeleton import SMPLX_JOINT
+from bodyfit.bodymodels.joints import SMPLX_JOINT
 
 # (joint, axis, sign): exp(sign * angle)^2 grows when the joint bends the wrong way.
 _BENDING = (("left_elbow", 1, 1.0), ("right_elbow", 1, -1.0),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import roma
 import torch
 
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS, SMPL_BODY_JOINT_NAMES
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS, SMPL_BODY_JOINT_NAMES
 from bodyfit.collision.search import PairRules, find_collisions
 from bodyfit.fileio.keypoint_layout import OPENPOSE
 from bodyfit.priors.body_pose import BodyPosePrior

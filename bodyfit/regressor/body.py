@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from bodyfit.bodymodels.layer import BodyModel
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.keypoint_layout import BODY
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS
 from bodyfit.regressor.model import NUM_BETAS
 
 

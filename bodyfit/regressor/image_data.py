@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from bodyfit.bodymodels.layer import BodyModel
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_PELVIS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.images import ImageError, read_image, read_image_size
 from bodyfit.fileio.intrinsics import resolve_intrinsics
 from bodyfit.fileio.openpose_json import ImageItem, KeypointFileError, match_images, read_openpose, usable_points

@@ -25,7 +25,7 @@ import torch
 import torchvision
 from torch import nn
 
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_PELVIS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.regressor.inputs import RegressorInput, heatmaps
 
 NUM_BETAS = 10

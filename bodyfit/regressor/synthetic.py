@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from bodyfit.bodymodels.layer import BodyModel
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.atomic import write_npz
 from bodyfit.fileio.keypoint_layout import BODY, OPENPOSE
 from bodyfit.motion.cases import CaseDistribution, CaseGenerator, load_pose_pool

@@ -26,7 +26,7 @@ from torch import nn
 from bodyfit.fileio.checkpoints import CheckpointError, read_checkpoint, resolve_checkpoint, write_checkpoint
 from bodyfit.regressor.checkpoint import load_regressor, resolve
 from bodyfit.regressor.inputs import RegressorInput
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS
 from bodyfit.regressor.model import Regressor, RegressorOutput, split_parameters
 from bodyfit.resources import model_path
 

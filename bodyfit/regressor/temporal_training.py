@@ -28,7 +28,7 @@ import yaml
 
 from bodyfit.resources import checkout_path
 from bodyfit.bodymodels.layer import BodyModel
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_PELVIS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.atomic import write_npz, write_text_atomic
 from bodyfit.fileio.config import load_sections, plain
 from bodyfit.fileio.keypoint_layout import BODY

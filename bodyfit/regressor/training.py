@@ -23,7 +23,7 @@ import yaml
 from tqdm import tqdm
 
 from bodyfit.bodymodels.layer import BodyModel
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS
 from bodyfit.fileio.atomic import write_text_atomic
 from bodyfit.fileio.config import load_sections, plain
 from bodyfit.geometry import mpjpe, pa_mpjpe, project

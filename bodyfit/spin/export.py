@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS
 from bodyfit.fileio.atomic import write_npz
 from bodyfit.fileio.openpose_json import ImageItem
 from bodyfit.fitting.core import person_fits

@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from bodyfit.bodymodels.layer import BodyParams
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS_WITH_PELVIS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.atomic import write_text_atomic
 from bodyfit.fileio.config import build_dataclass, read_yaml
 from bodyfit.fileio.keypoint_layout import BODY

@@ -29,7 +29,7 @@ import roma
 import torch
 
 from bodyfit.bodymodels.layer import BodyModel
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_PELVIS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_PELVIS
 from bodyfit.fileio.keypoint_layout import BODY, NUM_BODY, OPENPOSE
 from bodyfit.fitting.batch_lbfgs import batch_lbfgs
 from bodyfit.fitting.losses import reprojection_term

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS
 
 POSE_WIDTHS = (66, 156, 165)
 FRAME_RATE_KEYS = ("mocap_framerate", "mocap_frame_rate")

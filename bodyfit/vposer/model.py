@@ -18,7 +18,7 @@ import roma
 import torch
 from torch import nn
 
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS
 
 ENCODER_INPUTS = ("axis_angle", "rotmat")
 DECODER_OUTPUTS = ("6d", "matrix")

@@ -16,7 +16,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from bodyfit.bodymodels.skeleton import NUM_BODY_JOINTS
+from bodyfit.bodymodels.joints import NUM_BODY_JOINTS
 from bodyfit.fileio.atomic import write_text_atomic
 from bodyfit.fileio.config import load_sections
 from bodyfit.vposer import losses
