@@ -13,11 +13,11 @@ import sys
 
 # subcommand -> (module under bodyfit, one line of help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "fit": ("bodyfit.cli.fit", "fit bodies to images, a sequence, a video (python fit.py)"),
+    "fit": ("bodyfit.cli.fit", "fit bodies to images, a sequence of frames or a video"),
     "detect": ("bodyfit.cli.detect", "detect keypoints in a folder of images"),
     "report": ("bodyfit.cli.report", "rebuild a run's report.html"),
     "index": ("bodyfit.cli.index", "rebuild a run's dataset index"),
-    "train-vposer": ("bodyfit.cli.train_vposer", "train the VPoser pose prior (bodyfit train-vposer)"),
+    "train-vposer": ("bodyfit.cli.train_vposer", "train the VPoser pose prior"),
     "train-regressor": ("bodyfit.cli.train_regressor", "train the regressor, or run SPIN's loop"),
     "train-temporal": ("bodyfit.cli.train_temporal", "train the temporal regressor"),
     "train-gender": ("bodyfit.cli.train_gender", "train the gender classifier"),
