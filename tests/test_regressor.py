@@ -14,7 +14,8 @@ from bodyfit.fileio.keypoint_layout import BODY
 from bodyfit.geometry import pa_mpjpe
 from bodyfit.motion.corpus import load_corpus
 from bodyfit.regressor.body import body_points
-from bodyfit.regressor.checkpoint import CheckpointError, load_regressor, load_training_state
+from bodyfit.fileio.checkpoints import CheckpointError
+from bodyfit.regressor.checkpoint import load_regressor, load_training_state
 from bodyfit.regressor.discriminators import Discriminators, discriminator_loss
 from bodyfit.regressor.inputs import heatmaps, keypoint_boxes, make_input, to_box
 from bodyfit.regressor.model import Regressor, RegressorShape, camera_translation, rotations_from_6d, rotations_to_6d

@@ -8,7 +8,8 @@ import torch
 
 from bodyfit.resources import config_path
 from bodyfit.vposer import losses
-from bodyfit.vposer.checkpoint import CheckpointError, load_vposer, save_checkpoint
+from bodyfit.fileio.checkpoints import CheckpointError
+from bodyfit.vposer.checkpoint import load_vposer, save_checkpoint
 from bodyfit.vposer.data import ClipError, downsample, load_dataset, mirror, read_clip
 from bodyfit.vposer.model import VPoser, VPoserShape
 from bodyfit.priors.vposer_prior import VPoserPrior

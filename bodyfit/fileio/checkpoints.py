@@ -10,6 +10,8 @@ history, metrics, optimiser states...) beside them. Each part's module builds it
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,3 +115,17 @@ def read_checkpoint(path: Path | str, kind: str, what: str | None = None, missin
     if not isinstance(shape, dict) or not isinstance(state_dict, dict):
         raise CheckpointError(f"{path}: a damaged {what} checkpoint (no architecture dict or no state dict)")
     return Checkpoint(kind, shape, state_dict, extra, path)
+
+
+@contextmanager
+def building_from(path: Path | str | None) -> Iterator[None]:
+    """Around building a model from a checkpoint's ``shape`` and loading its ``state_dict``:
+    an architecture that cannot be built or weights that do not fit it become one
+    ``CheckpointError`` naming the file (float16 weights load into float32 models as they are:
+    ``load_state_dict`` casts)."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except (TypeError, KeyError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: weights do not match the architecture ({error})") from error

@@ -13,7 +13,7 @@ import torch
 import torchvision
 from torch import nn
 
-from bodyfit.fileio.checkpoints import (Checkpoint, CheckpointError, half_precision, read_checkpoint,
+from bodyfit.fileio.checkpoints import (Checkpoint, building_from, half_precision, read_checkpoint,
                                         resolve_checkpoint, write_checkpoint)
 from bodyfit.fileio.images import IMAGENET_MEAN, IMAGENET_STD
 from bodyfit.resources import model_path
@@ -91,13 +91,10 @@ def load_checkpoint(path: Path | str | None = None, device: torch.device | str =
     hint = (f"{shipped}; train one on your labelled crops: bodyfit train-gender --data DIR, then "
             "--gender-classifier runs/gender")
     checkpoint = read_checkpoint(path, KIND, "gender classifier", hint)
-    try:
+    with building_from(path):
         shape = _architecture(checkpoint)
         if tuple(shape["classes"]) != CLASSES:
             raise ValueError(f"classes {shape['classes']}, expected {CLASSES}")
         net = GenderNet(shape["image_size"])
-        net.load_state_dict({name: value.float() if value.is_floating_point() else value
-                             for name, value in checkpoint.state_dict.items()})
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: a damaged gender classifier checkpoint ({error})") from error
+        net.load_state_dict(checkpoint.state_dict)
     return net.to(device).eval(), dict(checkpoint.extra.get("about", {}))

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from bodyfit.fileio.checkpoints import (Checkpoint, CheckpointError, half_precision, read_checkpoint,
+from bodyfit.fileio.checkpoints import (Checkpoint, building_from, half_precision, read_checkpoint,
                                         resolve_checkpoint, write_checkpoint)
 from bodyfit.regressor.model import Regressor, RegressorShape
 from bodyfit.resources import model_path
@@ -43,11 +43,9 @@ def load_regressor(path: Path | str | None = "default", device: torch.device | s
     """The regressor of a checkpoint (``default``: the shipped one), in eval mode."""
     path = resolve(path)
     checkpoint = _read(path)
-    try:
+    with building_from(path):
         model = Regressor(RegressorShape(**checkpoint.shape))
         model.load_state_dict(checkpoint.state_dict)
-    except (TypeError, KeyError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: weights do not match the architecture ({error})") from error
     return model.to(device).eval()
 
 

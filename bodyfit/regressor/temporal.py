@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bodyfit.fileio.checkpoints import CheckpointError, read_checkpoint, resolve_checkpoint, write_checkpoint
+from bodyfit.fileio.checkpoints import CheckpointError, building_from, read_checkpoint, resolve_checkpoint, write_checkpoint
 from bodyfit.regressor.checkpoint import load_regressor, resolve
 from bodyfit.regressor.inputs import RegressorInput
 from bodyfit.bodymodels.joints import NUM_BODY_JOINTS
@@ -142,10 +142,7 @@ def load_temporal(path: Path | str | None = "default", device: torch.device | st
     if base.is_file() and file_digest(base) != checkpoint.extra.get("base_sha256"):
         raise CheckpointError(f"{path}: trained over another per-frame regressor than {base}; "
                               "retrain it with bodyfit train-temporal --regressor " + str(base))
-    try:
+    with building_from(path):
         model = TemporalRegressor(load_regressor(base), TemporalShape(**checkpoint.shape))
-        model.load_state_dict({**model.regressor.state_dict(prefix="regressor."),
-                               **{k: v.float() for k, v in checkpoint.state_dict.items()}})
-    except (TypeError, KeyError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: weights do not match the architecture ({error})") from error
+        model.load_state_dict({**model.regressor.state_dict(prefix="regressor."), **checkpoint.state_dict})
     return model.to(device).eval()

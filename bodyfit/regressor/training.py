@@ -28,7 +28,8 @@ from bodyfit.fileio.atomic import write_text_atomic
 from bodyfit.fileio.config import load_sections, plain
 from bodyfit.geometry import mpjpe, pa_mpjpe, project
 from bodyfit.regressor.body import body_points
-from bodyfit.regressor.checkpoint import CheckpointError, load_training_state, save_checkpoint
+from bodyfit.fileio.checkpoints import CheckpointError
+from bodyfit.regressor.checkpoint import load_training_state, save_checkpoint
 from bodyfit.regressor.discriminators import Discriminators, discriminator_loss, generator_loss
 from bodyfit.regressor.inputs import RegressorInput, make_input
 from bodyfit.regressor.losses import joint_loss, keypoint_loss, rotation_loss, translation_loss

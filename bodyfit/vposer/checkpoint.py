@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from bodyfit.fileio.checkpoints import (Checkpoint, CheckpointError, CheckpointMissing, load_weights_only,
+from bodyfit.fileio.checkpoints import (Checkpoint, CheckpointError, CheckpointMissing, building_from, load_weights_only,
                                         read_checkpoint, resolve_checkpoint, write_checkpoint)
 from bodyfit.resources import model_path
 from bodyfit.vposer.model import VPoser, VPoserShape
@@ -97,11 +97,9 @@ def load_vposer(path: Path | str | None = "default") -> tuple[VPoser, dict[str, 
         snapshot = _official_snapshot(Path(path)) if Path(path).is_dir() else Path(path)
         return load_official(snapshot), {"format": "official-v2.05", "path": str(snapshot)}
     checkpoint = read_vposer_checkpoint(resolve_vposer(path))
-    try:
+    with building_from(checkpoint.path):
         model = VPoser(VPoserShape(**checkpoint.shape))
         model.load_state_dict(checkpoint.state_dict)
-    except (TypeError, KeyError, RuntimeError) as error:
-        raise CheckpointError(f"{checkpoint.path}: weights do not match the architecture ({error})") from error
     info = checkpoint.as_dict()
     del info["state_dict"]
     return model.eval(), info
