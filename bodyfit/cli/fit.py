@@ -203,12 +203,7 @@ def sequence_run(args: argparse.Namespace) -> tuple[ImageFolder | VideoFile, Seq
         source = ImageFolder(args.images, args.fps)
     else:
         raise SystemExit("bodyfit fit: give --video FILE, or --images FRAMES with --sequence")
-    strategy = SequenceStrategy(config, fit_config, source, args.gender, args.model_folder, args.focal_length)
-    try:
-        strategy.check_overlay_video(not args.no_overlay)
-    except RunError as error:
-        raise SystemExit(f"bodyfit fit: {error}") from None
-    return source, strategy
+    return source, SequenceStrategy(config, fit_config, source, args.gender, args.model_folder, args.focal_length)
 
 
 def gender_chooser(args: argparse.Namespace) -> GenderChooser | None:

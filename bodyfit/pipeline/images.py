@@ -93,7 +93,7 @@ class ImageStrategy:
             self.bank = ModelBank({self.key.model_type: self.config}, self.model_folder,
                                   "cpu" if self.ray else self.device)
 
-    def check(self) -> None:
+    def check(self, options: RunOptions) -> None:
         """Every model the run may use, loaded now (a missing file or a bad checkpoint is one
         line before any image is read)."""
         try:

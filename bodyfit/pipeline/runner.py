@@ -90,9 +90,10 @@ class FitStrategy(Protocol):
 
     resumes_per_image: bool
 
-    def check(self) -> None:
-        """Loads what the fit needs, so that a bad model or checkpoint stops the run before
-        detection (which may take hours); ``RunError`` naming it."""
+    def check(self, options: RunOptions) -> None:
+        """Loads what the fit (and its outputs under ``options``) needs, so that a bad model, a
+        bad checkpoint or a missing package stops the run before detection (which may take
+        hours); ``RunError`` naming it."""
         ...
 
     def resolved(self) -> dict[str, Any]:
@@ -199,7 +200,7 @@ def run(options: RunOptions, source: FrameSource, strategy: FitStrategy,
         check_output_folder(options.output, options.overlay)
     except OSError as error:
         raise RunError(str(error)) from error
-    strategy.check()
+    strategy.check(options)
     images = source.frames(options.output)
     items = match_keypoints(images, options)
     write_run_config(options, source, strategy, arguments)

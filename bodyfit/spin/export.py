@@ -44,7 +44,7 @@ class StoredFits:
     focal_length: str | float = "auto"
     resumes_per_image: bool = False  # the store is the truth: every image is written again
 
-    def check(self) -> None:
+    def check(self, options: RunOptions) -> None:
         """Nothing to load: the fitter and its model are in hand."""
 
     def resolved(self) -> dict[str, Any]:

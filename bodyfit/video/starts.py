@@ -6,6 +6,8 @@ Shapes: T frames, K keypoints.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -14,6 +16,7 @@ from bodyfit.fitting.objective import Targets
 from bodyfit.fitting.regressor_init import cached_regressor, regress
 from bodyfit.regressor.checkpoint import resolve
 from bodyfit.regressor.model import Regressor
+from bodyfit.regressor.temporal import TemporalRegressor, load_temporal
 from bodyfit.video.config import SequenceFitConfig
 from bodyfit.video.sequence_fit import SequenceStart, TrackObservations, fill_unseen
 
@@ -43,6 +46,12 @@ def regressor_start(regressor: Regressor, track: TrackObservations, config: Sequ
                          fill_unseen(full_transl, seen).cpu())
 
 
+@functools.lru_cache(maxsize=2)
+def cached_temporal(path: str, device: str) -> TemporalRegressor:
+    """The temporal regressor of a checkpoint, loaded once per (file, device)."""
+    return load_temporal(path, device)
+
+
 def make_starts(tracks: list[TrackObservations], config: SequenceFitConfig, open_model: bool = True,
                 device: str = "cpu") -> list[SequenceStart]:
     """One start per track from ``config.start``: the per-frame regressor, or the temporal
@@ -50,8 +59,7 @@ def make_starts(tracks: list[TrackObservations], config: SequenceFitConfig, open
     shape space) starts from the mean shape."""
     if config.start == "temporal":
         from bodyfit.video.temporal_starts import temporal_start
-        from bodyfit.regressor.temporal import load_temporal
-        model = load_temporal(config.temporal, device)
+        model = cached_temporal(config.temporal, device)
         starts = [temporal_start(model, track, config) for track in tracks]
     else:
         regressor = cached_regressor(str(resolve(config.regressor)), device)

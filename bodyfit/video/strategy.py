@@ -41,7 +41,7 @@ from bodyfit.regressor.checkpoint import resolve
 from bodyfit.rendering.draw import draw_label
 from bodyfit.video.config import VideoFitConfig
 from bodyfit.video.sequence_fit import TrackFit, TrackObservations, fit_sequences
-from bodyfit.video.starts import make_starts
+from bodyfit.video.starts import cached_temporal, make_starts
 from bodyfit.video.tracking import Track, track_people
 
 log = logging.getLogger("bodyfit")
@@ -220,23 +220,19 @@ class SequenceStrategy:
     def key(self) -> ModelKey:
         return ModelKey("smplx", self.gender)
 
-    def check(self) -> None:
+    def check(self, options: RunOptions) -> None:
         """The body model and the start's checkpoint loaded now, and PyAV there when overlays
         are asked for (``overlay.mp4``): each a ``RunError`` before frames are read."""
         starts = self.config.sequence_fit
         try:
             self.model = BodyModel("smplx", self.gender, self.model_folder)
             if starts.start == "temporal":
-                from bodyfit.regressor.temporal import load_temporal
-                load_temporal(starts.temporal, "cpu")
+                cached_temporal(starts.temporal, "cpu")
             else:
                 cached_regressor(str(resolve(starts.regressor)), "cpu")
         except (ModelFileError, FileNotFoundError, ValueError) as error:
             raise RunError(str(error)) from error
-
-    def check_overlay_video(self, overlay: bool) -> None:
-        """``overlay.mp4`` needs PyAV; without it the run says so before it starts."""
-        if overlay:
+        if options.overlay:
             try:
                 import av  # noqa: F401
             except ImportError:
