@@ -14,12 +14,13 @@ J skeleton joints, V vertices.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bodyfit.bodymodels.layer import BodyParams
 from bodyfit.fileio.intrinsics import default_focal
 from bodyfit.fileio.keypoint_layout import BODY
 from bodyfit.fitting.config import FitConfig, load_config
@@ -122,8 +123,7 @@ class PersonResult:
     track_id: int | None = None
 
 
-PARAMETER_NAMES = ("betas", "expression", "global_orient", "body_pose", "left_hand_pose", "right_hand_pose",
-                   "jaw_pose", "leye_pose", "reye_pose", "transl")
+PARAMETER_NAMES = tuple(f.name for f in fields(BodyParams))  # betas, expression, global_orient, ...
 
 
 def read_results(output: str | Path) -> list[PersonResult]:
