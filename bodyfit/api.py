@@ -92,8 +92,7 @@ class BodyFitter:
         summary, index and report under ``output`` (a rerun resumes). Returns the summary;
         ``RunError`` naming the folder or file when the run cannot start."""
         strategy = ImageStrategy(self.config, self.key, FolderOptions(batch_size=self.batch_size),
-                                 None if self.model_folder is None else str(self.model_folder), self.device,
-                                 bank=self.bank)  # the models this object already loaded
+                                 self.model_folder, self.device, bank=self.bank)  # the models already loaded
         options = RunOptions(Path(output), None if keypoints is None else Path(keypoints), keypoint_format,
                              overlay=overlay, overwrite=overwrite, quiet=quiet)
         return run(options, ImageFolder(Path(images)), strategy)

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bodyfit.bodymodels.files import ModelFileError
@@ -82,7 +83,7 @@ class ImageStrategy:
     config: FitConfig
     key: ModelKey
     folder: FolderOptions
-    model_folder: str | None = None
+    model_folder: str | Path | None = None
     device: str = "cpu"
     ray: RayOptions | None = None
     bank: ModelBank | None = None    # models already loaded (None: loaded here, on first use)
