@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("fitting",),
     ("pipeline",),
     ("spin", "video"),
+    ("multiview",),
     ("api",),
     ("cli",),
     ("__main__",),

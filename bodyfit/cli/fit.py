@@ -2,6 +2,7 @@
 
     bodyfit fit --images DIR --keypoints DIR --output DIR      (in a checkout: python fit.py ...)
     bodyfit fit --images DIR --output DIR      # detects keypoints first (MediaPipe)
+    bodyfit fit --cameras CALIB --images VIEWS [--keypoints KPVIEWS] --output DIR   # calibrated cameras
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from bodyfit.gender.config import load_gender_config
 from bodyfit.pipeline.engines import RayOptions
 from bodyfit.pipeline.images import FolderOptions, ImageStrategy
 from bodyfit.pipeline.runner import ImageFolder, RunError, RunOptions, run
+from bodyfit.multiview.config import load_multiview_config
+from bodyfit.multiview.strategy import MultiViewStrategy
+from bodyfit.multiview.views import CameraViews
 from bodyfit.resources import config_path
 from bodyfit.video.config import load_video_config
 from bodyfit.video.strategy import SequenceStrategy, VideoFile
@@ -44,9 +48,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--video", type=Path, default=None,
                         help="a video file (mp4, avi, webm; pip install -e '.[video]'): frames extracted, people "
                              "tracked, each track fitted as one smooth sequence (cfg/video.yaml)")
+    parser.add_argument("--cameras", type=Path, default=None,
+                        help="a calibration of several cameras (Pose2Sim Calib.toml, EasyMocap intri.yml/extri.yml "
+                             "or their folder, Qualisys .qca.txt): --images VIEWS holds one folder of frames per "
+                             "camera (or, with --video VIEWS, one video per camera), --keypoints KPVIEWS one folder "
+                             "per camera; people are matched across the views and fitted to all of them at once, "
+                             "in the calibration's world frame (cfg/multiview.yaml; docs/multiview.md)")
+    parser.add_argument("--multiview-config", type=Path, default=None,
+                        help="matching, tracking and fit settings for --cameras (default cfg/multiview.yaml)")
+    parser.add_argument("--leave-one-out", action="store_true",
+                        help="with --cameras: also fit without each camera in turn and report the error of that "
+                             "fit in the camera left out (one more fit per camera)")
     parser.add_argument("--sequence", action="store_true",
                         help="--images are the frames of one video: track people and fit each track as a sequence")
-    parser.add_argument("--fps", type=float, default=30.0, help="frame rate of --images with --sequence")
+    parser.add_argument("--fps", type=float, default=30.0, help="frame rate of --images with --sequence or --cameras")
     parser.add_argument("--video-config", type=Path, default=None,
                         help="tracking and sequence-fit settings for --video/--sequence (default cfg/video.yaml)")
     parser.add_argument("--keypoints", type=Path, default=None,
@@ -146,7 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     try:
-        source, strategy = sequence_run(args) if args.video is not None or args.sequence else image_run(args)
+        if args.cameras is not None:
+            source, strategy = multiview_run(args)
+        elif args.video is not None or args.sequence:
+            source, strategy = sequence_run(args)
+        else:
+            source, strategy = image_run(args)
         summary = run(run_options(args), source, strategy, vars(args))
     except RunError as error:
         raise SystemExit(f"bodyfit fit: {error}") from None
@@ -204,6 +224,34 @@ def sequence_run(args: argparse.Namespace) -> tuple[ImageFolder | VideoFile, Seq
     else:
         raise SystemExit("bodyfit fit: give --video FILE, or --images FRAMES with --sequence")
     return source, SequenceStrategy(config, fit_config, source, args.gender, args.model_folder, args.focal_length)
+
+
+def multiview_run(args: argparse.Namespace) -> tuple[CameraViews, MultiViewStrategy]:
+    """Several calibrated cameras: people matched across the views, tracked, each track one fit."""
+    if args.model_type != "smplx":
+        raise SystemExit("bodyfit fit: --cameras fits the SMPL-X body; drop --model-type")
+    if args.gender == "auto":
+        raise SystemExit("bodyfit fit: --cameras takes --gender neutral, male or female")
+    unused = [flag for flag, value in (("--init", args.init), ("--vposer", args.vposer), ("--regressor", args.regressor),
+                                       ("--regress-only", args.regress_only), ("--collision", args.collision),
+                                       ("--max-people", args.max_people), ("--engine ray", args.engine == "ray"),
+                                       ("--sequence", args.sequence), ("--focal-length", args.focal_length != "auto"))
+              if value]
+    if unused:
+        raise SystemExit(f"bodyfit fit: {', '.join(unused)} do not apply to --cameras (the calibration gives the "
+                         "cameras; the fit's settings are in cfg/multiview.yaml)")
+    if (args.images is None) == (args.video is None):
+        raise SystemExit("bodyfit fit: with --cameras give --images VIEWS (a folder per camera) or --video VIEWS "
+                         "(a video per camera), one of them")
+    overrides = {"outputs": {"leave_one_out": True}} if args.leave_one_out else None
+    try:
+        config = load_multiview_config(args.multiview_config or config_path("multiview"), overrides)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"bodyfit fit: {error}") from error
+    views = args.video if args.video is not None else args.images
+    source = CameraViews(args.cameras, views, videos=args.video is not None,
+                         fps=None if args.video is not None else args.fps)
+    return source, MultiViewStrategy(config, source, args.gender, args.model_folder, args.device)
 
 
 def gender_chooser(args: argparse.Namespace) -> GenderChooser | None:

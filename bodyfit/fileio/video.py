@@ -95,15 +95,16 @@ def read_frames(path: Path | str, max_frames: int | None = None, stride: int = 1
 
 
 def extract_frames(path: Path | str, folder: Path | str, max_frames: int | None = None,
-                   stride: int = 1) -> tuple[list[Path], float]:
-    """Writes the frames of a video as ``folder/<video>_<12-digit>.jpg`` (numbered 0, 1, ...
-    over the frames kept) and returns their paths and the kept frames' rate (fps / stride).
-    Frames already extracted are kept (a rerun resumes)."""
+                   stride: int = 1, prefix: str | None = None) -> tuple[list[Path], float]:
+    """Writes the frames of a video as ``folder/<prefix>_<12-digit>.jpg`` (``prefix``: the
+    video's stem unless given; numbered 0, 1, ... over the frames kept) and returns their
+    paths and the kept frames' rate (fps / stride). Frames already extracted are kept (a rerun
+    resumes)."""
     path, folder = Path(path), Path(folder)
     info = video_info(path)
     paths = []
     for index, frame in enumerate(read_frames(path, max_frames, stride)):
-        target = folder / f"{frame_name(path.stem, index)}.jpg"
+        target = folder / f"{frame_name(prefix or path.stem, index)}.jpg"
         if not target.is_file():
             write_jpeg(target, frame)
         paths.append(target)

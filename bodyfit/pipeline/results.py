@@ -91,6 +91,24 @@ class ResultWriter:
             if pending.waiting == 0:
                 self._finish(self._pending.pop(fit.image_id))
 
+    def write_record(self, image_id: str, record: dict[str, Any], people: dict[int, dict[str, np.ndarray]],
+                     overlay: np.ndarray | None = None) -> None:
+        """An image (or a multi-view instant) fitted elsewhere: each person's arrays (their
+        ``vertices`` also as ``meshes/<image>/<pid>.obj``), the overlay (H, W, 3), then the
+        record, last; an earlier run's files of it are cleared first."""
+        self.clear(image_id)
+        for index, arrays in sorted(people.items()):
+            write_npz(self.output / "results" / image_id / f"{index:03d}.npz", arrays)
+            if "vertices" in arrays:
+                key = ModelKey(str(arrays["model_type"]), str(arrays["gender"]))
+                write_obj(self.output / "meshes" / image_id / f"{index:03d}.obj", arrays["vertices"],
+                          self.faces_of(key))
+        if overlay is not None and self.overlay:
+            write_png(self.output / "images" / f"{image_id}.png", overlay)
+        write_json(record_path(self.output, image_id), record)
+        if self.on_image_done is not None:
+            self.on_image_done(image_id, record)
+
     def _write_person(self, fit: PersonFit, prepared: PreparedImage) -> dict[str, Any]:
         """The person's npz and obj; their entry in the image record."""
         if fit.status != "ok":

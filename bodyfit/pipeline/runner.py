@@ -3,8 +3,8 @@ fits out through one writer, then the summary, the dataset index and the report.
 
 What differs between input kinds is plugged in, not copied:
 
-- a ``FrameSource`` says where the images are (a folder, or frames extracted from a video,
-  with their rate);
+- a ``FrameSource`` says where the images are (a folder, frames extracted from a video with
+  their rate, or the views of several calibrated cameras) and pairs them with keypoints;
 - a ``FitStrategy`` fits the matched images and writes each person through the run's
   ``ResultWriter``: people of single images in batches (``pipeline.images.ImageStrategy``), or
   people tracked through a sequence and fitted as smooth tracks (``video.strategy``).
@@ -55,10 +55,13 @@ class RunOptions:
 
 
 class FrameSource(Protocol):
-    """Where a run's images come from."""
+    """Where a run's images come from, paired with their keypoints."""
 
-    def frames(self, output: Path) -> Path:
-        """The folder of images (extracting them under ``output`` first where needed)."""
+    def items(self, options: RunOptions) -> list[Any]:
+        """The run's items, each with a ``stem`` and a ``conflict`` list: images with their
+        keypoints (``ImageItem``), or one instant of several cameras
+        (``multiview.views.Instant``); frames are extracted and keypoints detected under
+        ``options.output`` first where needed."""
         ...
 
     def describe(self) -> dict[str, Any]:
@@ -77,6 +80,9 @@ class ImageFolder:
         if not Path(self.path).is_dir():
             raise RunError(f"{self.path}: not a folder of images")
         return Path(self.path)
+
+    def items(self, options: RunOptions) -> list[ImageItem]:
+        return match_keypoints(self.frames(options.output), options)
 
     def describe(self) -> dict[str, Any]:
         return {"images": str(self.path), **({"fps": self.fps} if self.fps else {})}
@@ -124,11 +130,12 @@ def check_output_folder(output: Path, overlay: bool) -> None:
             raise OSError(f"{folder}: cannot write results there ({error.strerror or error})") from error
 
 
-def detect_keypoints(images: Path, options: RunOptions) -> Path:
-    """Detects keypoints for the images without them yet into ``OUTPUT/keypoints``; that folder."""
+def detect_keypoints(images: Path, options: RunOptions, folder: Path | None = None) -> Path:
+    """Detects keypoints for the images without them yet into ``folder`` (default
+    ``OUTPUT/keypoints``); that folder."""
     from bodyfit.detect.folder import DetectionError, run_detection
 
-    folder = options.output / "keypoints"
+    folder = folder or options.output / "keypoints"
     try:
         run_detection(images, folder, options.detect_config, options.overwrite, quiet=options.quiet)
     except DetectionError as error:
@@ -136,10 +143,12 @@ def detect_keypoints(images: Path, options: RunOptions) -> Path:
     return folder
 
 
-def match_keypoints(images: Path, options: RunOptions) -> list[ImageItem]:
-    """Each image paired with its people, in any keypoint format (detected first without
-    ``options.keypoints``); images sharing one stem are logged and left unfitted."""
-    keypoints = options.keypoints or detect_keypoints(images, options)
+def match_keypoints(images: Path, options: RunOptions, keypoints: Path | None = None,
+                    detect_into: Path | None = None) -> list[ImageItem]:
+    """Each image paired with its people, in any keypoint format, from ``keypoints`` (default
+    ``options.keypoints``; without either, detected first into ``detect_into``, default
+    ``OUTPUT/keypoints``); images sharing one stem are logged and left unfitted."""
+    keypoints = keypoints or options.keypoints or detect_keypoints(images, options, detect_into)
     try:
         source = open_keypoints(keypoints, options.keypoint_format, options.image_ids)
         log.info("keypoints: %s from %s", source.describe(), keypoints)
@@ -201,8 +210,7 @@ def run(options: RunOptions, source: FrameSource, strategy: FitStrategy,
     except OSError as error:
         raise RunError(str(error)) from error
     strategy.check(options)
-    images = source.frames(options.output)
-    items = match_keypoints(images, options)
+    items = source.items(options)
     write_run_config(options, source, strategy, arguments)
     started = time.perf_counter()
     bar, done = progress_bar(options.quiet)

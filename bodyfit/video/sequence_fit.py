@@ -191,7 +191,7 @@ def _pack(orient: torch.Tensor, pose: torch.Tensor, transl: torch.Tensor) -> tor
     return torch.cat([orient, pose, transl], dim=-1).flatten(1)
 
 
-def _second_difference(values: torch.Tensor) -> torch.Tensor:
+def second_difference(values: torch.Tensor) -> torch.Tensor:
     return values[:, 2:] - 2 * values[:, 1:-1] + values[:, :-2]
 
 
@@ -234,9 +234,9 @@ def window_terms(model: BodyModel, windows: _Windows, rows: torch.Tensor, x: tor
         terms["joint_velocity"] = w.joint_velocity ** 2 * points.diff(dim=1).pow(2).sum((1, 2, 3))
         terms["pose_velocity"] = w.pose_velocity ** 2 * rotations.diff(dim=1).pow(2).sum((1, 2, 3, 4))
     if smooth and frames >= 3:
-        terms["joint_acceleration"] = w.joint_acceleration ** 2 * _second_difference(points).pow(2).sum((1, 2, 3))
-        terms["pose_acceleration"] = w.pose_acceleration ** 2 * _second_difference(rotations).pow(2).sum((1, 2, 3, 4))
-        terms["translation_acceleration"] = w.translation_acceleration ** 2 * _second_difference(moved).pow(2).sum((1, 2))
+        terms["joint_acceleration"] = w.joint_acceleration ** 2 * second_difference(points).pow(2).sum((1, 2, 3))
+        terms["pose_acceleration"] = w.pose_acceleration ** 2 * second_difference(rotations).pow(2).sum((1, 2, 3, 4))
+        terms["translation_acceleration"] = w.translation_acceleration ** 2 * second_difference(moved).pow(2).sum((1, 2))
     terms["total"] = sum(terms.values())
     return terms
 
@@ -258,7 +258,7 @@ def _fit_windows(model: BodyModel, windows: _Windows, config: SequenceFitConfig)
     return x, log.loss
 
 
-def _blend(windows: list[tuple[int, int]], length: int, rotations: list[torch.Tensor],
+def blend_windows(windows: list[tuple[int, int]], length: int, rotations: list[torch.Tensor],
            transl: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotations (T, 22, 3, 3) and translations (T, 3) of a track blended from its windows'
     (each (T_w, 22, 3, 3) and (T_w, 3)): weighted means, rotations projected back onto SO(3)."""
@@ -301,7 +301,7 @@ def fit_sequences(model: BodyModel, tracks: list[TrackObservations], starts: lis
 @torch.no_grad()
 def _track_fit(model: BodyModel, track: TrackObservations, start: SequenceStart, plan: list[tuple[int, int]],
                parts: list[tuple[torch.Tensor, torch.Tensor, float]], seconds_per_frame: float) -> TrackFit:
-    rotations, transl = _blend(plan, len(track), [p[0] for p in parts], [p[1] for p in parts])
+    rotations, transl = blend_windows(plan, len(track), [p[0] for p in parts], [p[1] for p in parts])
     betas = start.betas.float()[None].expand(len(track), -1)
     _, keypoints = body_points(model, rotations, betas, transl)
     intrinsics = torch.as_tensor(track.intrinsics, dtype=torch.float32)[None].expand(len(track), 4)

@@ -36,7 +36,7 @@ from bodyfit.fitting.regressor_init import cached_regressor, uses_open_model
 from bodyfit.fitting.tasks import ModelKey, PersonFit
 from bodyfit.pipeline.prepare import PreparedImage, prepare_image
 from bodyfit.pipeline.results import ResultWriter
-from bodyfit.pipeline.runner import RunError, RunOptions
+from bodyfit.pipeline.runner import RunError, RunOptions, match_keypoints
 from bodyfit.regressor.checkpoint import resolve
 from bodyfit.rendering.draw import draw_label
 from bodyfit.video.config import VideoFitConfig
@@ -65,6 +65,9 @@ class VideoFile:
         except VideoError as error:
             raise RunError(str(error)) from error
         return output / "frames"
+
+    def items(self, options: RunOptions) -> list[ImageItem]:
+        return match_keypoints(self.frames(options.output), options)
 
     def describe(self) -> dict[str, Any]:
         return {"video": str(self.path), "fps": self.fps, "stride": self.stride, "max_frames": self.max_frames}

@@ -1,0 +1,173 @@
+"""What a multi-view run writes, in the calibration's world frame (metres):
+
+- ``results/<frame>/<pid:03d>.npz`` per person and instant, ``pid`` the person's track: the
+  body parameters, ``vertices``, ``joints``, ``keypoints_3d`` (25, 3) BODY_25, and per camera
+  ``camera_names`` (V,), ``keypoints_2d`` (V, 25, 2) the fit's projection into each real
+  (distorted) image, ``observed_2d`` (V, 25, 3) the detections matched to the person (zero
+  where a camera did not see them), ``reprojection_error_px_per_camera`` (V,) the median
+  distance between the two (NaN: not seen) and ``reprojection_error_px`` their median; with
+  leave-one-out, ``loo_error_px_per_camera`` (V,) and ``loo_error_px``, the same for the fit
+  made without that camera; ``meshes/<frame>/<pid:03d>.obj``;
+- ``results/<frame>/image.json``, the record of the instant (written last);
+- ``images/<frame>.png``: every camera's view side by side with the meshes drawn over it;
+- ``tracks/<track:03d>.npz`` (T x parameters, keypoints, joints, ``frame_names``, ``seen``,
+  ``fps``), ``tracks/<track:03d>.trc`` (BODY_25 markers for OpenSim and Pose2Sim) and
+  ``tracks/index.json`` (frame -> pid -> track).
+
+Shapes: T instants of a track, V cameras, K = 25 keypoints.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.fileio.atomic import write_json, write_npz
+from bodyfit.fileio.cameras import CameraRig
+from bodyfit.fileio.images import ImageError, read_image
+from bodyfit.fileio.keypoint_layout import OPENPOSE
+from bodyfit.fileio.trc import write_trc
+from bodyfit.fitting.tasks import ModelKey
+from bodyfit.multiview.fit import WorldFit
+from bodyfit.multiview.views import Instant
+from bodyfit.pipeline.results import ResultWriter
+from bodyfit.rendering.draw import draw_label
+from bodyfit.rendering.overlay import render_overlay
+
+log = logging.getLogger("bodyfit")
+
+BODY_25_NAMES = tuple(sorted(OPENPOSE, key=OPENPOSE.get))
+
+
+@dataclass
+class TrackMeshes:
+    """A fitted track through the full body model: ``params`` name -> (T, D), ``vertices``
+    (T, V, 3), ``joints`` (T, J, 3), world frame."""
+
+    fit: WorldFit
+    params: dict[str, np.ndarray]
+    vertices: np.ndarray
+    joints: np.ndarray
+
+
+@torch.no_grad()
+def track_meshes(model: BodyModel, fit: WorldFit, chunk: int = 64) -> TrackMeshes:
+    """The full forward of every instant of a track (hands, jaw and expression at rest)."""
+    count = len(fit.instants)
+    params = model.zero_params(count)
+    for name in ("global_orient", "body_pose", "transl"):
+        getattr(params, name)[:] = torch.as_tensor(fit.params[name])
+    params.betas[:, :fit.params["betas"].shape[1]] = torch.as_tensor(fit.params["betas"])
+    vertices, joints = [], []
+    for start in range(0, count, chunk):
+        output = model(type(params)(**{k: v[start:start + chunk] for k, v in params.as_dict().items()}))
+        vertices.append(output.vertices.numpy())
+        joints.append(output.joints.numpy())
+    return TrackMeshes(fit, {k: v.numpy() for k, v in params.as_dict().items()}, np.concatenate(vertices),
+                       np.concatenate(joints))
+
+
+def person_arrays(meshes: TrackMeshes, row: int, rig: CameraRig, observed: np.ndarray, key: ModelKey,
+                  loo_error: np.ndarray | None) -> dict[str, np.ndarray]:
+    """One person's npz arrays at row ``row`` of their track; ``observed`` (V, 25, 3) the
+    detections matched to them (distorted pixels)."""
+    fit = meshes.fit
+    keypoints = fit.keypoints_3d[row]
+    projected = np.stack([camera.project(keypoints) for camera in rig])
+    seen = observed[..., 2] > 0
+    distance = np.linalg.norm(projected - observed[..., :2], axis=-1)
+    with np.errstate(all="ignore"):
+        error = np.array([np.median(d[s]) if s.any() else np.nan for d, s in zip(distance, seen)])
+    arrays = {
+        **{name: value[row] for name, value in meshes.params.items()},
+        "vertices": meshes.vertices[row], "joints": meshes.joints[row], "keypoints_3d": keypoints,
+        "camera_names": np.array(rig.names), "keypoints_2d": projected, "observed_2d": observed,
+        "reprojection_error_px_per_camera": error, "reprojection_error_px": _median(error),
+        "turned": np.array(False), "track_id": np.array(fit.track_id),
+        "frame_index": np.array(int(fit.instants[row])), "model_type": np.array(key.model_type),
+        "gender": np.array(key.gender), "loss": np.array(fit.loss / len(fit.instants)),
+        "time_s": np.array(fit.seconds / len(fit.instants)), "world_frame": np.array(True),
+    }
+    if loo_error is not None:
+        arrays["loo_error_px_per_camera"], arrays["loo_error_px"] = loo_error, _median(loo_error)
+    return arrays
+
+
+def _median(values: np.ndarray) -> np.ndarray:
+    """The median of the finite values (NaN if none), as a 0-d array."""
+    finite = values[np.isfinite(values)]
+    return np.array(np.median(finite) if len(finite) else np.nan)
+
+
+def person_entry(arrays: dict[str, np.ndarray]) -> dict:
+    """The person's entry in the instant's record."""
+    error = float(arrays["reprojection_error_px"])
+    entry = {"index": int(arrays["track_id"]), "status": "ok", "track_id": int(arrays["track_id"]),
+             "frame_index": int(arrays["frame_index"]),
+             "views": int(np.isfinite(arrays["reprojection_error_px_per_camera"]).sum()),
+             "reprojection_error_px": error if np.isfinite(error) else None,
+             "model_type": str(arrays["model_type"]), "gender": str(arrays["gender"]),
+             "loss": float(arrays["loss"]), "time_s": float(arrays["time_s"])}
+    if "loo_error_px" in arrays and np.isfinite(arrays["loo_error_px"]):
+        entry["loo_error_px"] = float(arrays["loo_error_px"])
+    return entry
+
+
+def side_by_side(instant: Instant, rig: CameraRig, people: list[np.ndarray], faces: np.ndarray,
+                 height: int) -> np.ndarray | None:
+    """(H, W, 3) every camera's frame with the world-frame meshes ``people`` (each (V, 3))
+    drawn over it, each scaled to ``height`` and labelled; None if no frame can be read."""
+    from PIL import Image
+
+    tiles = []
+    for camera in rig:
+        item = instant.views.get(camera.name)
+        if item is None:
+            continue
+        try:
+            pixels = read_image(item.image)
+        except ImageError as error:
+            log.warning("%s: no overlay for camera %s: %s", instant.stem, camera.name, error)
+            continue
+        scale = height / pixels.shape[0]  # drawn at the tile's size: the meshes cost by the pixel
+        width = max(1, round(pixels.shape[1] * scale))
+        tile = np.asarray(Image.fromarray(pixels).resize((width, height), Image.BILINEAR))
+        if people:
+            intrinsics = camera.intrinsics * scale
+            tile = render_overlay(tile, [camera.to_camera(v) for v in people], faces, intrinsics)
+        tiles.append(draw_label(tile, camera.name, (8, 8), (255, 255, 255)))
+    return np.concatenate(tiles, axis=1) if tiles else None
+
+
+def write_instant(writer: ResultWriter, instant: Instant, record: dict, people: list[tuple[dict, np.ndarray]],
+                  rig: CameraRig, faces: np.ndarray, overlay_height: int) -> None:
+    """The instant's people (arrays, vertices), its overlay and its record (last)."""
+    overlay = None
+    if writer.overlay and instant.views:
+        overlay = side_by_side(instant, rig, [vertices for _, vertices in people], faces, overlay_height)
+    writer.write_record(instant.stem, record, {int(a["track_id"]): a for a, _ in people}, overlay)
+
+
+def write_track(output, fit: WorldFit, meshes: TrackMeshes, stems: list[str], fps: float, key: ModelKey,
+                trc_y_up: bool) -> None:
+    """``tracks/<track:03d>.npz`` and ``.trc``."""
+    names = np.array([stems[i] for i in fit.instants])
+    write_npz(output / "tracks" / f"{fit.track_id:03d}.npz", {
+        **meshes.params, "keypoints_3d": fit.keypoints_3d, "joints": meshes.joints, "frame_indices": fit.instants,
+        "frame_names": names, "seen": fit.seen, "fps": np.array(fps), "track_id": np.array(fit.track_id),
+        "model_type": np.array(key.model_type), "gender": np.array(key.gender), "loss": np.array(fit.loss),
+        "world_frame": np.array(True)})
+    write_trc(output / "tracks" / f"{fit.track_id:03d}.trc", fit.keypoints_3d, list(BODY_25_NAMES), fps,
+              first_frame=int(fit.instants[0]) + 1, y_up=trc_y_up)
+
+
+def write_track_index(output, fits: list[WorldFit], stems: list[str]) -> None:
+    """``tracks/index.json``: frame stem -> pid -> track id (pid is the track here)."""
+    index: dict[str, dict[str, int]] = {}
+    for fit in fits:
+        for row in np.flatnonzero(fit.seen):
+            index.setdefault(stems[int(fit.instants[row])], {})[f"{fit.track_id:03d}"] = fit.track_id
+    write_json(output / "tracks" / "index.json", index)
