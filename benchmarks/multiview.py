@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,7 +38,8 @@ from bodyfit.bodymodels.layer import BodyModel  # noqa: E402
 from bodyfit.fileio.atomic import write_json, write_text_atomic  # noqa: E402
 from bodyfit.fileio.keypoint_layout import BODY, NUM_BODY, OPENPOSE  # noqa: E402
 from bodyfit.geometry import pa_mpjpe  # noqa: E402
-from bodyfit.motion.multiview_cases import MultiViewCase, make_multiview_cases  # noqa: E402
+from bodyfit.motion.multiview_cases import MultiViewCase, MultiViewDistribution, make_multiview_cases  # noqa: E402
+from bodyfit.motion.sequences import SequenceDistribution  # noqa: E402
 from bodyfit.multiview.config import load_multiview_config  # noqa: E402
 from bodyfit.multiview.matching import ViewDetections  # noqa: E402
 from bodyfit.multiview.strategy import InstantDetections, Reconstruction, reconstruct  # noqa: E402
@@ -133,12 +135,26 @@ def summarise(rows: list[dict], label: str) -> dict:
     return out
 
 
+def overrides_of(settings: list[str]) -> dict[str, dict]:
+    """``section.key=value`` (``fit.weights.name=value`` for a weight) as nested overrides."""
+    out: dict[str, dict] = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        parts = name.split(".")
+        target = out.setdefault(parts[0], {})
+        for part in parts[1:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = yaml.safe_load(value)
+    return out
+
+
 def run_synthetic(args: argparse.Namespace) -> dict:
     model = BodyModel("smplx", "neutral")
-    config = load_multiview_config(args.config or config_path("multiview"))
+    config = load_multiview_config(args.config or config_path("multiview"), overrides_of(args.set))
+    dist = MultiViewDistribution(noise=SequenceDistribution(split=args.split))
     results = {}
     for cameras in args.cameras:
-        cases = make_multiview_cases(model, args.cases, args.seed, cameras=cameras)
+        cases = make_multiview_cases(model, args.cases, args.seed, dist, cameras=cameras)
         rows, seconds, person_instants = [], 0.0, 0
         for case in cases:
             began = time.perf_counter()
@@ -242,6 +258,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     synthetic.add_argument("--cameras", type=int, nargs="+", default=[2, 4, 8])
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.add_argument("--leave-one-out", action="store_true")
+    synthetic.add_argument("--split", choices=("heldout", "train"), default="heldout",
+                           help="the corpus clips the cases are made from: tune on train, report on heldout")
+    synthetic.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
+                           help="config overrides, e.g. fit.weights.keypoints_3d=100")
     real = sub.add_parser("real")
     real.add_argument("--calibration", type=Path, required=True)
     real.add_argument("--views", type=Path, required=True, help="one folder of frames per camera")

@@ -92,7 +92,7 @@ class Camera:
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """(N, 2) pixels of world ``points`` (N, 3) in the real (distorted) image."""
-        points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
         if not self.distorted or len(points) == 0:
             return self.project_pinhole(points)
         cv2 = _opencv()
@@ -106,7 +106,7 @@ class Camera:
 
     def undistort(self, pixels: np.ndarray) -> np.ndarray:
         """(N, 2) pinhole pixels (same K, no distortion) of real image ``pixels`` (N, 2)."""
-        pixels = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        pixels = np.ascontiguousarray(pixels, dtype=np.float64).reshape(-1, 2)
         if not self.distorted or len(pixels) == 0:
             return pixels.copy()
         cv2 = _opencv()

@@ -116,7 +116,7 @@ def _turned_motion(clip: MotionClip, start: int, length: int, heading: float,
     return poses, trans
 
 
-def _camera_params(model: BodyModel, poses: np.ndarray, trans: np.ndarray, betas: np.ndarray,
+def camera_params(model: BodyModel, poses: np.ndarray, trans: np.ndarray, betas: np.ndarray,
                    rotation: np.ndarray) -> BodyParams:
     """Parameters (T, D) of world-frame ``poses`` (T, 66) and ``trans`` (T, 3) seen by a
     camera with camera-from-world ``rotation`` (3, 3) at the origin: the root turns about the
@@ -173,7 +173,7 @@ class SequenceGenerator:
         clip, start, poses, trans = self.draw_motion(rng)
         camera = draw_camera(rng, dist.camera)
         betas = np.clip(rng.normal(size=self.model.num_betas), -dist.betas_clip, dist.betas_clip)
-        params = _camera_params(self.model, poses, trans, betas, camera.rotation)
+        params = camera_params(self.model, poses, trans, betas, camera.rotation)
         with torch.no_grad():
             output = self.model(params)
         vertices = output.vertices.double().numpy()

@@ -37,7 +37,7 @@ class FitWeights:
     keypoints_3d: float = 30.0
     body_pose: float = 0.3
     bending: float = 1.0
-    joint_acceleration: float = 60.0
+    joint_acceleration: float = 150.0
     pose_acceleration: float = 3.0
     translation_acceleration: float = 60.0
     shape: float = 0.05

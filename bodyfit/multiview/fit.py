@@ -97,9 +97,9 @@ class Rig:
     data_weight: torch.Tensor
 
     @staticmethod
-    def of(cameras: list[Camera], data_weight_scale: float) -> "Rig":
+    def of(cameras: list[Camera], data_weight_scale: float, device: torch.device) -> "Rig":
         def tensor(values) -> torch.Tensor:
-            return torch.as_tensor(np.stack(values), dtype=torch.float32)
+            return torch.as_tensor(np.stack(values), dtype=torch.float32, device=device)
 
         return Rig(tensor([c.rotation for c in cameras]), tensor([c.translation for c in cameras]),
                    tensor([c.intrinsics for c in cameras]),
@@ -117,8 +117,8 @@ def _indices(names: tuple[str, ...]) -> list[int]:
 
 def _rest_keypoints(model: BodyModel, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Joints (B, 22, 3) and BODY_25 keypoints (B, 25, 3) of the rest body of ``betas`` (B, 10)."""
-    identity = torch.eye(3).expand(len(betas), NUM_BODY_JOINTS_WITH_PELVIS, 3, 3)
-    return body_points(model, identity, betas, torch.zeros(len(betas), 3))
+    identity = torch.eye(3, device=betas.device).expand(len(betas), NUM_BODY_JOINTS_WITH_PELVIS, 3, 3)
+    return body_points(model, identity, betas, betas.new_zeros(len(betas), 3))
 
 
 def median_bone_lengths(points: np.ndarray) -> np.ndarray:
@@ -130,14 +130,15 @@ def median_bone_lengths(points: np.ndarray) -> np.ndarray:
         return np.array([np.nanmedian(column) if np.isfinite(column).any() else np.nan for column in lengths.T])
 
 
-def fit_shapes(model: BodyModel, tracks: list[TrackViews], config: FitConfig) -> torch.Tensor:
+def fit_shapes(model: BodyModel, tracks: list[TrackViews], config: FitConfig, device: torch.device) -> torch.Tensor:
     """(N, 10) one shape per track fitted to its median bone lengths."""
-    target = torch.as_tensor(np.stack([median_bone_lengths(t.points) for t in tracks]), dtype=torch.float32)
+    target = torch.as_tensor(np.stack([median_bone_lengths(t.points) for t in tracks]), dtype=torch.float32,
+                             device=device)
     known = torch.isfinite(target)
     target = torch.nan_to_num(target)
-    start = torch.tensor(_indices(tuple(b[0] for b in BONES)))
-    end = torch.tensor(_indices(tuple(b[1] for b in BONES)))
-    betas = torch.zeros(len(tracks), 10, requires_grad=True)
+    start = torch.tensor(_indices(tuple(b[0] for b in BONES)), device=device)
+    end = torch.tensor(_indices(tuple(b[1] for b in BONES)), device=device)
+    betas = torch.zeros(len(tracks), 10, device=device, requires_grad=True)
     optimiser = torch.optim.LBFGS([betas], max_iter=config.shape_iterations, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
@@ -172,7 +173,7 @@ def torso_starts(model: BodyModel, points: np.ndarray, betas: torch.Tensor) -> t
     nearest instant)."""
     joints, rest = _rest_keypoints(model, betas[None])
     torso = _indices(TORSO)
-    target = torch.as_tensor(_fill_nearest(points)[:, torso], dtype=torch.float32)
+    target = torch.as_tensor(_fill_nearest(points)[:, torso], dtype=torch.float32, device=betas.device)
     known = torch.isfinite(target).all(-1)
     source = rest[0, torso].expand(len(points), -1, -1)
     rotation, translation = roma.rigid_points_registration(source, torch.nan_to_num(target),
@@ -248,14 +249,14 @@ def _starts(model: BodyModel, tracks: list[TrackViews], shapes: torch.Tensor) ->
     starts = []
     for track, betas in zip(tracks, shapes):
         rotation, transl = torso_starts(model, track.points, betas)
-        rotations = torch.eye(3).repeat(len(track), NUM_BODY_JOINTS_WITH_PELVIS, 1, 1)
+        rotations = torch.eye(3, device=betas.device).repeat(len(track), NUM_BODY_JOINTS_WITH_PELVIS, 1, 1)
         rotations[:, 0] = rotation
         starts.append((rotations, transl))
     return starts
 
 
 def _window_constants(tracks: list[TrackViews], starts: list[tuple[torch.Tensor, torch.Tensor]],
-                      shapes: torch.Tensor, items: list[tuple[int, int, int]]) -> _Windows:
+                      shapes: torch.Tensor, items: list[tuple[int, int, int]], device: torch.device) -> _Windows:
     rows: dict[str, list[torch.Tensor]] = {k: [] for k in ("pixels", "weights", "points", "known", "rot", "transl",
                                                           "betas")}
     for track_index, start, end in items:
@@ -268,7 +269,7 @@ def _window_constants(tracks: list[TrackViews], starts: list[tuple[torch.Tensor,
         rows["rot"].append(starts[track_index][0][start:end].float())
         rows["transl"].append(starts[track_index][1][start:end].float())
         rows["betas"].append(shapes[track_index].float())
-    stack = {name: torch.stack(values) for name, values in rows.items()}
+    stack = {name: torch.stack(values).to(device) for name, values in rows.items()}
     return _Windows(stack["pixels"], stack["weights"], stack["points"], stack["known"], stack["rot"],
                     stack["transl"], stack["betas"])
 
@@ -292,12 +293,14 @@ def _fit_windows(model: BodyModel, rig: Rig, windows: _Windows, config: FitConfi
 
 
 def fit_tracks(model: BodyModel, cameras: list[Camera], tracks: list[TrackViews], config: FitConfig) -> list[WorldFit]:
-    """Every track fitted (see the module docstring); one ``WorldFit`` each, in order."""
+    """Every track fitted (see the module docstring) on the body model's device; one
+    ``WorldFit`` each, in order."""
     if not tracks:
         return []
     begun = time.perf_counter()
-    rig = Rig.of(cameras, config.data_weight_scale)
-    shapes = fit_shapes(model, tracks, config)
+    device = next(model.buffers()).device
+    rig = Rig.of(cameras, config.data_weight_scale, device)
+    shapes = fit_shapes(model, tracks, config, device)
     starts = _starts(model, tracks, shapes)
     plans = [plan_windows(len(track), config.window, config.overlap) for track in tracks]
     items = [(index, start, end) for index, plan in enumerate(plans) for start, end in plan]
@@ -306,11 +309,11 @@ def fit_tracks(model: BodyModel, cameras: list[Camera], tracks: list[TrackViews]
         by_length.setdefault(item[2] - item[1], []).append(item)
     fitted: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor, float]] = {}
     for length, group in by_length.items():
-        windows = _window_constants(tracks, starts, shapes, group)
+        windows = _window_constants(tracks, starts, shapes, group, device)
         x, loss = _fit_windows(model, rig, windows, config)
         with torch.no_grad():
             orient, pose, transl = _unpack(x, length)
-            rotations = _rotations(windows, torch.arange(len(group)), orient, pose)
+            rotations = _rotations(windows, torch.arange(len(group), device=device), orient, pose)
         for row, item in enumerate(group):
             fitted[item] = (rotations[row], transl[row], float(loss[row]))
     seconds = (time.perf_counter() - begun) / sum(len(t) for t in tracks)
@@ -323,7 +326,8 @@ def _world_fit(model: BodyModel, track: TrackViews, betas: torch.Tensor, plan: l
                parts: list[tuple[torch.Tensor, torch.Tensor, float]], seconds_per_instant: float) -> WorldFit:
     rotations, transl = blend_windows(plan, len(track), [p[0] for p in parts], [p[1] for p in parts])
     betas = betas.float()[None].expand(len(track), -1)
-    joints, keypoints = body_points(model, rotations, betas, transl)
+    joints, keypoints = (value.cpu() for value in body_points(model, rotations, betas, transl))
+    rotations, transl, betas = rotations.cpu(), transl.cpu(), betas.cpu()
     rotvec = roma.rotmat_to_rotvec(rotations)
     params = {"global_orient": rotvec[:, 0].numpy(), "body_pose": rotvec[:, 1:].flatten(1).numpy(),
               "betas": betas.numpy().copy(), "transl": transl.numpy()}

@@ -64,9 +64,9 @@ def track_meshes(model: BodyModel, fit: WorldFit, chunk: int = 64) -> TrackMeshe
     vertices, joints = [], []
     for start in range(0, count, chunk):
         output = model(type(params)(**{k: v[start:start + chunk] for k, v in params.as_dict().items()}))
-        vertices.append(output.vertices.numpy())
-        joints.append(output.joints.numpy())
-    return TrackMeshes(fit, {k: v.numpy() for k, v in params.as_dict().items()}, np.concatenate(vertices),
+        vertices.append(output.vertices.cpu().numpy())
+        joints.append(output.joints.cpu().numpy())
+    return TrackMeshes(fit, {k: v.cpu().numpy() for k, v in params.as_dict().items()}, np.concatenate(vertices),
                        np.concatenate(joints))
 
 

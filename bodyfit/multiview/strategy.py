@@ -183,9 +183,9 @@ class MultiViewStrategy:
         except CalibrationError as error:
             raise RunError(f"{self.source.calibration}: {error}") from error
         try:
-            self.model = BodyModel("smplx", self.gender, self.model_folder)
-        except (ModelFileError, FileNotFoundError, ValueError) as error:
-            raise RunError(str(error)) from error
+            self.model = BodyModel("smplx", self.gender, self.model_folder).to(self.device)
+        except (ModelFileError, FileNotFoundError, ValueError, RuntimeError) as error:
+            raise RunError(f"the body model on --device {self.device}: {error}") from error
 
     def resolved(self) -> dict[str, Any]:
         return {"multiview": self.config.to_dict()}

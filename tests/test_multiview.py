@@ -1,0 +1,239 @@
+"""Multi-view fitting: triangulation, matching people across views, tracking, the world-frame
+fit, and ``fit.py --cameras`` end to end on synthetic rigs with exact ground truth."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.cli import fit as fit_cli
+from bodyfit.fileio.calibration import read_calibration, write_pose2sim_toml
+from bodyfit.fileio.cameras import Camera
+from bodyfit.fileio.images import write_png
+from bodyfit.fileio.keypoint_layout import BODY
+from bodyfit.fileio.trc import read_trc, zup_to_yup
+from bodyfit.geometry import pa_mpjpe
+from bodyfit.motion.multiview_cases import MultiViewDistribution, make_multiview_cases, write_case
+from bodyfit.multiview.config import load_multiview_config
+from bodyfit.multiview.matching import ViewDetections, epipolar_distances, match_instant
+from bodyfit.multiview.strategy import InstantDetections, leave_one_out, reconstruct
+from bodyfit.multiview.triangulation import triangulate, triangulate_robust
+from bodyfit.resources import config_path
+
+CONFIG = load_multiview_config(config_path("multiview"))
+
+
+@pytest.fixture(scope="module")
+def model() -> BodyModel:
+    return BodyModel("smplx", "neutral")
+
+
+def ring(count: int, radius: float = 4.0) -> list[Camera]:
+    """Cameras on a ring at 1.5 m looking at (0, 0, 1), Z up."""
+    cameras = []
+    for index in range(count):
+        angle = 2 * np.pi * index / count
+        center = np.array([radius * np.cos(angle), radius * np.sin(angle), 1.5])
+        forward = (np.array([0.0, 0.0, 1.0]) - center) / np.linalg.norm(np.array([0.0, 0.0, 1.0]) - center)
+        right = np.cross(forward, [0.0, 0.0, 1.0])
+        right /= np.linalg.norm(right)
+        rotation = np.stack([right, np.cross(forward, right), forward])
+        cameras.append(Camera(f"cam{index}", (1000, 800), np.array([[1000.0, 0, 400], [0, 1000.0, 500], [0, 0, 1]]),
+                              np.zeros(5), rotation, -rotation @ center))
+    return cameras
+
+
+def detections_of(case) -> list[InstantDetections]:
+    out = []
+    for t in range(len(case)):
+        raw = [case.observed[c.name][t][:, BODY] if len(case.observed[c.name][t]) else np.zeros((0, 25, 3))
+               for c in case.rig]
+        views = [ViewDetections(c.undistort(r[..., :2].reshape(-1, 2)).reshape(len(r), 25, 2), r[..., 2])
+                 for c, r in zip(case.rig, raw)]
+        out.append(InstantDetections(raw, views))
+    return out
+
+
+def test_triangulation_is_exact_and_drops_a_wrong_view():
+    cameras = ring(4)
+    points = np.random.default_rng(0).normal(scale=0.4, size=(25, 3)) + [0, 0, 1]
+    pixels = np.stack([c.project_pinhole(points) for c in cameras])
+    weights = np.ones((4, 25))
+    np.testing.assert_allclose(triangulate(cameras, pixels, weights), points, atol=1e-9)
+    weights[:3, 7] = 0  # seen by one camera only: unknown
+    pixels[1, 3] += [150.0, -80.0]  # one view of one point is wrong
+    robust, used = triangulate_robust(cameras, pixels, weights, np.full(4, 10.0))
+    assert np.isnan(robust[7]).all()
+    np.testing.assert_allclose(np.delete(robust, 7, axis=0), np.delete(points, 7, axis=0), atol=1e-6)
+    assert used[1, 3] == 0 and used[[0, 2, 3], 3].all()
+    plain = triangulate(cameras, pixels, weights)
+    assert np.linalg.norm(plain[3] - points[3]) > 0.01  # the plain DLT is dragged by it
+
+
+def test_epipolar_distance_tells_people_apart():
+    cameras = ring(3)
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(scale=0.3, size=(2, 25, 3)) + [[[0.0, 0, 1]], [[1.0, 0.5, 1]]]
+    views = [ViewDetections(np.stack([c.project_pinhole(a), c.project_pinhole(b)]), np.ones((2, 25)))
+             for c in cameras]
+    distance = epipolar_distances(cameras[0], cameras[1], views[0], views[1], CONFIG.matching)
+    assert distance[0, 0] < 1e-9 and distance[1, 1] < 1e-9
+    assert distance[0, 1] > CONFIG.matching.epipolar_threshold and distance[1, 0] > CONFIG.matching.epipolar_threshold
+    swapped = [ViewDetections(v.pixels[::-1].copy(), v.confidence) if i == 2 else v for i, v in enumerate(views)]
+    people = match_instant(cameras, swapped, CONFIG.matching)
+    assert len(people) == 2
+    for person in people:  # each person has one detection per camera, the right one
+        truth = a if np.linalg.norm(person.points - a) < np.linalg.norm(person.points - b) else b
+        np.testing.assert_allclose(person.points, truth, atol=1e-6)
+        assert person.views == 3
+
+
+@pytest.fixture(scope="module")
+def crowded_case(model):
+    dist = MultiViewDistribution(length=24, background_share=1.0, false_rate=0.15)
+    return make_multiview_cases(model, 1, 3, dist, cameras=4)[0]
+
+
+def identities_of(case, result, track) -> set[int]:
+    """The true identities of every detection a track holds."""
+    return {int(case.identities[case.rig.names[view]][instant][detection])
+            for instant, index in track.people.items()
+            for view, detection in result.matched[instant][index].detections.items()}
+
+
+def test_matching_and_tracking_keep_identities(model, crowded_case):
+    case = crowded_case
+    result = reconstruct(model, case.rig, detections_of(case), CONFIG)
+    for instant, people in enumerate(result.matched):
+        for person in people:  # no person made of two people's (or false) detections
+            ids = {int(case.identities[case.rig.names[v]][instant][d]) for v, d in person.detections.items()}
+            assert len(ids) == 1 and -1 not in ids
+    owners = []
+    for track in result.tracks:
+        ids = identities_of(case, result, track)
+        assert len(ids) == 1  # no identity switch
+        owners.append(ids.pop())
+    assert owners.count(0) == 1  # the subject is one track
+    assert len(result.tracks[owners.index(0)].people) >= 0.9 * len(case)
+
+
+def test_world_fit_recovers_the_subject(model, crowded_case):
+    case = crowded_case
+    result = reconstruct(model, case.rig, detections_of(case), CONFIG)
+    track = next(i for i, t in enumerate(result.tracks) if identities_of(case, result, t) == {0})
+    fit = result.fits[track]
+    truth = case.keypoints_3d[fit.instants][:, BODY]
+    world = np.linalg.norm(fit.keypoints_3d - truth, axis=-1).mean() * 1000
+    pa = pa_mpjpe(torch.as_tensor(fit.keypoints_3d), torch.as_tensor(truth)).mean().item() * 1000
+    triangulated = result.observations[track].points
+    finite = np.isfinite(triangulated).all(-1)
+    baseline = np.linalg.norm(triangulated[finite] - truth[finite], axis=-1).mean() * 1000
+    assert world < 45 and pa < 40, (world, pa)
+    assert world < baseline  # the body does better than the triangulated points it started from
+    assert np.ptp(fit.params["betas"], axis=0).max() == 0  # one shape per track
+
+
+def test_leave_one_camera_out_scores_a_camera_it_did_not_see(model):
+    case = make_multiview_cases(model, 1, 5, MultiViewDistribution(length=12, background_share=0.0,
+                                                                     false_rate=0.0), cameras=3)[0]
+    result = reconstruct(model, case.rig, detections_of(case), CONFIG)
+    errors = leave_one_out(model, case.rig, result.observations, CONFIG)
+    subject = int(np.argmax([len(t.people) for t in result.tracks]))
+    values = errors[subject][np.isfinite(errors[subject])]
+    assert len(values) > 0.8 * errors[subject].size
+    jitter = float(np.median(np.concatenate(list(case.jitter_px.values()))))
+    assert 0.5 * jitter < np.median(values) < 15 * jitter  # a real 2D error, near the detector's noise
+    two = dataclasses.replace(case.rig, cameras=case.rig.cameras[:2])
+    assert np.isnan(leave_one_out(model, two, [dataclasses.replace(
+        o, pixels=o.pixels[:, :2], weights=o.weights[:, :2]) for o in result.observations], CONFIG)[0]).all()
+
+
+@pytest.fixture(scope="module")
+def written_case(model, tmp_path_factory):
+    case = make_multiview_cases(model, 1, 7, MultiViewDistribution(length=12, background_share=0.0,
+                                                                     false_rate=0.0), cameras=3)[0]
+    folder = tmp_path_factory.mktemp("rig")
+    write_case(case, folder)
+    return case, folder
+
+
+def test_fit_cameras_end_to_end(written_case, tmp_path):
+    case, folder = written_case
+    output = tmp_path / "out"
+    code = fit_cli.main(["--cameras", str(folder / "Calib.toml"), "--images", str(folder / "images"),
+                         "--keypoints", str(folder / "keypoints"), "--output", str(output), "--fps", "30", "--quiet"])
+    assert code == 0
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["counts"]["ok"] == len(case) and summary["multiview"]["cameras"] == case.rig.names
+    result = np.load(output / "results" / "frame_000005" / "000.npz")
+    truth = case.keypoints_3d[5, BODY]
+    assert np.linalg.norm(result["keypoints_3d"] - truth, axis=-1).mean() < 0.06  # world frame, metres
+    assert result["keypoints_2d"].shape == (3, 25, 2) and list(result["camera_names"]) == case.rig.names
+    seen = result["observed_2d"][..., 2] > 0
+    assert np.median(np.linalg.norm(result["keypoints_2d"] - result["observed_2d"][..., :2], axis=-1)[seen]) < 20
+    assert (output / "images" / "frame_000005.png").is_file() and (output / "report.html").is_file()
+    track = np.load(output / "tracks" / "000.npz")
+    markers = read_trc(output / "tracks" / "000.trc")
+    assert markers.fps == 30 and markers.names[:2] == ["Nose", "Neck"]
+    np.testing.assert_allclose(markers.markers, zup_to_yup(track["keypoints_3d"]), atol=1e-6)
+    index = json.loads((output / "tracks" / "index.json").read_text())
+    assert index["frame_000005"] == {"000": 0}
+
+
+def test_a_rig_that_disagrees_with_its_folders_is_refused(written_case, tmp_path):
+    case, folder = written_case
+
+    def fails(calibration, images, message):
+        with pytest.raises(SystemExit) as error:
+            fit_cli.main(["--cameras", str(calibration), "--images", str(images), "--keypoints",
+                          str(folder / "keypoints"), "--output", str(tmp_path / "out"), "--quiet"])
+        assert message in str(error.value) and "\n" not in str(error.value)
+
+    rig = read_calibration(folder / "Calib.toml")
+    extra = dataclasses.replace(rig.cameras[0], name="cam09")
+    write_pose2sim_toml(dataclasses.replace(rig, cameras=rig.cameras + [extra]), tmp_path / "more.toml")
+    fails(tmp_path / "more.toml", folder / "images", "no folder for camera 'cam09'")
+    write_pose2sim_toml(dataclasses.replace(rig, cameras=rig.cameras[:2]), tmp_path / "fewer.toml")
+    fails(tmp_path / "fewer.toml", folder / "images", "a folder of images for a camera that")
+    resized = dataclasses.replace(rig.cameras[0], image_size=(100, 200))
+    write_pose2sim_toml(dataclasses.replace(rig, cameras=[resized] + rig.cameras[1:]), tmp_path / "size.toml")
+    fails(tmp_path / "size.toml", folder / "images", "but")
+    (tmp_path / "bad.toml").write_text("[cam01]\nname = 'cam01'\nsize = [10, 10]\n")
+    fails(tmp_path / "bad.toml", folder / "images", "bad.toml")
+
+
+def test_an_unreadable_view_does_not_stop_the_run(written_case, tmp_path):
+    case, folder = written_case
+    keypoints = tmp_path / "keypoints"
+    for camera in case.rig.names:
+        (keypoints / camera).mkdir(parents=True)
+        for path in (folder / "keypoints" / camera).iterdir():
+            (keypoints / camera / path.name).write_bytes(path.read_bytes())
+    broken = keypoints / case.rig.names[0] / "frame_000003_keypoints.json"
+    broken.write_text("{not json")
+    output = tmp_path / "out"
+    fit_cli.main(["--cameras", str(folder / "Calib.toml"), "--images", str(folder / "images"), "--keypoints",
+                  str(keypoints), "--output", str(output), "--no-overlay", "--quiet"])
+    record = json.loads((output / "results" / "frame_000003" / "image.json").read_text())
+    assert record["status"] == "ok" and case.rig.names[0] in record["view_errors"]
+    assert "frame_000003_keypoints.json" in record["view_errors"][case.rig.names[0]]
+
+
+def test_a_png_of_another_size_is_named(written_case, tmp_path):
+    case, folder = written_case
+    images = tmp_path / "images"
+    for camera in case.rig.names:
+        (images / camera).mkdir(parents=True)
+        for path in sorted((folder / "images" / camera).iterdir())[:2]:
+            (images / camera / path.name).write_bytes(path.read_bytes())
+    first = sorted((images / case.rig.names[1]).iterdir())[0]
+    first.unlink()
+    write_png(first.with_suffix(".png"), np.zeros((10, 20, 3), dtype=np.uint8))
+    with pytest.raises(SystemExit) as error:
+        fit_cli.main(["--cameras", str(folder / "Calib.toml"), "--images", str(images), "--keypoints",
+                      str(folder / "keypoints"), "--output", str(tmp_path / "out"), "--quiet"])
+    assert first.with_suffix(".png").name in str(error.value) and "20x10" in str(error.value)
