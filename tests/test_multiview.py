@@ -98,6 +98,11 @@ def crowded_case(model):
     return make_multiview_cases(model, 1, 3, dist, cameras=4)[0]
 
 
+@pytest.fixture(scope="module")
+def crowded_result(model, crowded_case):
+    return reconstruct(model, crowded_case.rig, detections_of(crowded_case), CONFIG)
+
+
 def identities_of(case, result, track) -> set[int]:
     """The true identities of every detection a track holds."""
     return {int(case.identities[case.rig.names[view]][instant][detection])
@@ -105,9 +110,8 @@ def identities_of(case, result, track) -> set[int]:
             for view, detection in result.matched[instant][index].detections.items()}
 
 
-def test_matching_and_tracking_keep_identities(model, crowded_case):
-    case = crowded_case
-    result = reconstruct(model, case.rig, detections_of(case), CONFIG)
+def test_matching_and_tracking_keep_identities(crowded_case, crowded_result):
+    case, result = crowded_case, crowded_result
     for instant, people in enumerate(result.matched):
         for person in people:  # no person made of two people's (or false) detections
             ids = {int(case.identities[case.rig.names[v]][instant][d]) for v, d in person.detections.items()}
@@ -121,9 +125,8 @@ def test_matching_and_tracking_keep_identities(model, crowded_case):
     assert len(result.tracks[owners.index(0)].people) >= 0.9 * len(case)
 
 
-def test_world_fit_recovers_the_subject(model, crowded_case):
-    case = crowded_case
-    result = reconstruct(model, case.rig, detections_of(case), CONFIG)
+def test_world_fit_recovers_the_subject(crowded_case, crowded_result):
+    case, result = crowded_case, crowded_result
     track = next(i for i, t in enumerate(result.tracks) if identities_of(case, result, t) == {0})
     fit = result.fits[track]
     truth = case.keypoints_3d[fit.instants][:, BODY]
@@ -137,6 +140,7 @@ def test_world_fit_recovers_the_subject(model, crowded_case):
     assert np.ptp(fit.params["betas"], axis=0).max() == 0  # one shape per track
 
 
+@pytest.mark.slow
 def test_leave_one_camera_out_scores_a_camera_it_did_not_see(model):
     case = make_multiview_cases(model, 1, 5, MultiViewDistribution(length=12, background_share=0.0,
                                                                      false_rate=0.0), cameras=3)[0]

@@ -26,7 +26,7 @@ def test_round_trip_with_gaps(tmp_path):
     data = read_trc(tmp_path / "walk.trc")
     assert data.names == NAMES and data.fps == 30.0 and data.units == "m"
     np.testing.assert_array_equal(data.frame_numbers, [10, 11, 12, 13, 14])
-    np.testing.assert_allclose(data.times, np.arange(5) / 30.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(data.times, (9 + np.arange(5)) / 30.0, rtol=0, atol=1e-12)  # frame 10 at 9/30 s
     np.testing.assert_array_equal(np.isnan(data.markers), np.isnan(markers))
     np.testing.assert_array_equal(data.markers, markers)  # written exactly: NaN where NaN, equal elsewhere
 
@@ -59,8 +59,8 @@ def test_header_fields(tmp_path):
     assert lines[3] == "Frame#\tTime\tHip\t\t\tRKnee\t\t\tLKnee\t\t"
     assert lines[4] == "\t\tX1\tY1\tZ1\tX2\tY2\tZ2\tX3\tY3\tZ3"
     assert lines[5] == ""
-    assert lines[6].split("\t")[:2] == ["10", "0.0"] and len(lines[6].split("\t")) == 2 + 9
-    assert lines[9] == "13\t0.1" + "\t" * 9  # every marker missing: nine empty fields
+    assert lines[6].split("\t")[:2] == ["10", "0.3"] and len(lines[6].split("\t")) == 2 + 9  # frame 10 at 9/30 s
+    assert lines[9] == "13\t0.4" + "\t" * 9  # every marker missing: nine empty fields
 
 
 def test_reads_rows_whose_trailing_empty_fields_were_dropped(tmp_path):

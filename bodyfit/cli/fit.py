@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cameras is not None:
             source, strategy = multiview_run(args)
+        elif args.leave_one_out or args.multiview_config:
+            raise SystemExit("bodyfit fit: --leave-one-out and --multiview-config go with --cameras")
         elif args.video is not None or args.sequence:
             source, strategy = sequence_run(args)
         else:
@@ -235,7 +237,10 @@ def multiview_run(args: argparse.Namespace) -> tuple[CameraViews, MultiViewStrat
     unused = [flag for flag, value in (("--init", args.init), ("--vposer", args.vposer), ("--regressor", args.regressor),
                                        ("--regress-only", args.regress_only), ("--collision", args.collision),
                                        ("--max-people", args.max_people), ("--engine ray", args.engine == "ray"),
-                                       ("--sequence", args.sequence), ("--focal-length", args.focal_length != "auto"))
+                                       ("--sequence", args.sequence), ("--focal-length", args.focal_length != "auto"),
+                                       ("--config", args.config), ("--video-config", args.video_config),
+                                       ("--batch-size", args.batch_size != 64),
+                                       ("--gender-classifier", args.gender_classifier))
               if value]
     if unused:
         raise SystemExit(f"bodyfit fit: {', '.join(unused)} do not apply to --cameras (the calibration gives the "
@@ -243,6 +248,8 @@ def multiview_run(args: argparse.Namespace) -> tuple[CameraViews, MultiViewStrat
     if (args.images is None) == (args.video is None):
         raise SystemExit("bodyfit fit: with --cameras give --images VIEWS (a folder per camera) or --video VIEWS "
                          "(a video per camera), one of them")
+    if not args.fps > 0:
+        raise SystemExit(f"bodyfit fit: --fps must be positive, got {args.fps}")
     overrides = {"outputs": {"leave_one_out": True}} if args.leave_one_out else None
     try:
         config = load_multiview_config(args.multiview_config or config_path("multiview"), overrides)

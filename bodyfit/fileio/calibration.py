@@ -115,6 +115,8 @@ def _camera(name: str, *, size_hw: tuple[float, float], matrix: np.ndarray, dist
                                f"got fx={matrix[0, 0]}, fy={matrix[1, 1]}")
     if not np.allclose(matrix[2], (0.0, 0.0, 1.0), rtol=0, atol=1e-9):
         raise CalibrationError(f"{where['matrix']} last row must be 0 0 1, got {matrix[2].tolist()}")
+    if abs(matrix[0, 1]) > 1e-9 * matrix[0, 0] or matrix[1, 0] != 0:
+        raise CalibrationError(f"{where['matrix']} has skew ({matrix[0, 1]}); bodyfit's cameras have none")
     lengths = (4,) if fisheye else DISTORTION_LENGTHS
     if len(distortion) not in lengths:
         model = "the fisheye" if fisheye else "OpenCV's"

@@ -51,8 +51,8 @@ def _number(value: float) -> str:
 def write_trc(path: Path | str, markers: np.ndarray, names: list[str], fps: float, units: str = "m",
               first_frame: int = 1, y_up: bool = False) -> None:
     """``markers`` (T, M, 3) metres, NaN where missing, as a TRC file (atomically). ``units`` "m"
-    or "mm" (values scaled); frames are numbered from ``first_frame``, the time of a frame is
-    ``(frame - first_frame) / fps``; ``y_up`` turns a Z-up world into OpenSim's Y-up one
+    or "mm" (values scaled); frames are numbered from ``first_frame``, the time of frame n is
+    ``(n - 1) / fps`` (frame 1 at 0 s, so tracks that start late line up); ``y_up`` turns a Z-up world into OpenSim's Y-up one
     (``zup_to_yup``)."""
     markers = np.asarray(markers, dtype=np.float64)
     if markers.ndim != 3 or markers.shape[2] != 3:
@@ -78,7 +78,7 @@ def write_trc(path: Path | str, markers: np.ndarray, names: list[str], fps: floa
              "\t\t" + "\t".join(f"X{i}\tY{i}\tZ{i}" for i in range(1, marker_count + 1)),
              ""]
     for index, frame in enumerate(markers):
-        fields = [str(first_frame + index), _number(index / fps)]
+        fields = [str(first_frame + index), _number((first_frame - 1 + index) / fps)]
         fields += [_number(value) for value in frame.reshape(-1)]
         lines.append("\t".join(fields))
     write_text_atomic(path, "\n".join(lines) + "\n")

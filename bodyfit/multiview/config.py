@@ -62,6 +62,7 @@ class OutputConfig:
     trc_y_up: bool = True
     overlay_height: int = 480
     leave_one_out: bool = False
+    narrow_angle: float = 15.0         # degrees: a track whose rays cross narrower (median) is warned of
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,12 @@ def parse_multiview_config(data: dict, where: str = "config") -> MultiViewConfig
 
 def load_multiview_config(path: Path | str, overrides: dict[str, dict] | None = None) -> MultiViewConfig:
     """Reads ``path`` (``cfg/multiview.yaml``) with per-section ``overrides``."""
-    data = read_yaml(Path(path))
-    for section, values in (overrides or {}).items():
-        data[section] = {**(data.get(section) or {}), **values}
-    return parse_multiview_config(data, str(path))
+    return parse_multiview_config(merged(read_yaml(Path(path)), overrides or {}), str(path))
+
+
+def merged(data: dict, overrides: dict) -> dict:
+    """``data`` with ``overrides`` laid over it, nested mappings merged key by key."""
+    out = dict(data)
+    for key, value in overrides.items():
+        out[key] = merged(out.get(key) or {}, value) if isinstance(value, dict) else value
+    return out

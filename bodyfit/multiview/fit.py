@@ -50,13 +50,17 @@ TORSO = ("Neck", "RShoulder", "LShoulder", "MidHip", "RHip", "LHip")
 @dataclass
 class TrackViews:
     """One track over its span of T consecutive instants: ``pixels`` (T, V, K, 2) undistorted,
-    ``weights`` (T, V, K) confidence where the view was matched to this person (0 elsewhere,
-    and in instants it was missed), ``points`` (T, K, 3) triangulated keypoints (NaN:
-    unknown), ``instants`` (T,) consecutive indices, ``track_id``."""
+    ``confidence`` (T, V, K) the matched detections' confidences (0 in views and instants
+    without one), ``weights`` (T, V, K) what the fit weighs each point by
+    (``MatchedPerson.weights``), ``points`` (T, K, 3) triangulated keypoints (NaN: unknown),
+    ``angles`` (T, K) the widest angle between two of each point's rays (degrees, 0..90),
+    ``instants`` (T,) consecutive indices, ``track_id``."""
 
     pixels: np.ndarray
+    confidence: np.ndarray
     weights: np.ndarray
     points: np.ndarray
+    angles: np.ndarray
     instants: np.ndarray
     track_id: int = 0
 
@@ -123,7 +127,7 @@ def _rest_keypoints(model: BodyModel, betas: torch.Tensor) -> tuple[torch.Tensor
 
 def median_bone_lengths(points: np.ndarray) -> np.ndarray:
     """(B,) each bone's median length over the instants of ``points`` (T, 25, 3) (NaN where
-    never seen)."""
+    never seen, or where the caller masked a point as NaN)."""
     start, end = np.array(_indices(tuple(b[0] for b in BONES))), np.array(_indices(tuple(b[1] for b in BONES)))
     lengths = np.linalg.norm(points[:, start] - points[:, end], axis=-1)
     with np.errstate(all="ignore"):
@@ -170,14 +174,13 @@ def _fill_nearest(points: np.ndarray) -> np.ndarray:
 def torso_starts(model: BodyModel, points: np.ndarray, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Global rotations (T, 3, 3) and translations (T, 3) that put the rest body of ``betas``
     (10,) onto each instant's triangulated torso (``points`` (T, 25, 3), gaps filled from the
-    nearest instant)."""
+    nearest instant; an instant with no torso point keeps the rest orientation)."""
     joints, rest = _rest_keypoints(model, betas[None])
     torso = _indices(TORSO)
     target = torch.as_tensor(_fill_nearest(points)[:, torso], dtype=torch.float32, device=betas.device)
-    known = torch.isfinite(target).all(-1)
+    known = torch.isfinite(target).all(-1).float()
     source = rest[0, torso].expand(len(points), -1, -1)
-    rotation, translation = roma.rigid_points_registration(source, torch.nan_to_num(target),
-                                                              weights=known.float() + 1e-6)
+    rotation, translation = roma.rigid_points_registration(source, torch.nan_to_num(target), weights=known + 1e-6)
     root = joints[0, 0]
     return rotation, translation - root + torch.einsum("tij,j->ti", rotation, root)
 
@@ -189,7 +192,7 @@ class _Windows:
     pixels: torch.Tensor           # (N, T, V, K, 2)
     weights: torch.Tensor          # (N, T, V, K)
     points: torch.Tensor           # (N, T, K, 3), zero where unknown
-    known: torch.Tensor            # (N, T, K) triangulated
+    known: torch.Tensor            # (N, T, K) 1 where triangulated
     start_rotations: torch.Tensor  # (N, T, 22, 3, 3)
     start_transl: torch.Tensor     # (N, T, 3)
     betas: torch.Tensor            # (N, 10)
@@ -257,6 +260,7 @@ def _starts(model: BodyModel, tracks: list[TrackViews], shapes: torch.Tensor) ->
 
 def _window_constants(tracks: list[TrackViews], starts: list[tuple[torch.Tensor, torch.Tensor]],
                       shapes: torch.Tensor, items: list[tuple[int, int, int]], device: torch.device) -> _Windows:
+    """The constants of the windows ``items`` ((track, start, end), one length), on ``device``."""
     rows: dict[str, list[torch.Tensor]] = {k: [] for k in ("pixels", "weights", "points", "known", "rot", "transl",
                                                           "betas")}
     for track_index, start, end in items:

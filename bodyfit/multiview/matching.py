@@ -15,7 +15,7 @@ import numpy as np
 
 from bodyfit.fileio.cameras import Camera
 from bodyfit.multiview.config import MatchingConfig
-from bodyfit.multiview.triangulation import reprojection_errors, triangulate_robust
+from bodyfit.multiview.triangulation import ray_angles, reprojection_errors, triangulate_robust
 
 
 @dataclass
@@ -33,12 +33,18 @@ class ViewDetections:
 @dataclass
 class MatchedPerson:
     """A person of one instant: ``detections`` view index -> detection index, the
-    triangulated ``points`` (K, 3) world metres (NaN: too few agreeing views), ``weights``
-    (V, K) each view's confidence where it agreed with the triangulation (0 elsewhere)."""
+    triangulated ``points`` (K, 3) world metres (NaN: too few agreeing views),
+    ``confidence`` (V, K) the matched detections' confidences (0 below the threshold and in
+    other views), ``weights`` (V, K) what the fit weighs each view's points by: the
+    confidence where the view agreed with the triangulation, or where it is the point's only
+    view (0 where it disagreed), ``angles`` (K,) the widest angle between two of a point's
+    rays, folded to 0..90 degrees (``triangulation.ray_angles``)."""
 
     detections: dict[int, int]
     points: np.ndarray
+    confidence: np.ndarray
     weights: np.ndarray
+    angles: np.ndarray
 
     @property
     def views(self) -> int:
@@ -151,7 +157,8 @@ def triangulate_person(cameras: list[Camera], views: list[ViewDetections], group
             kept[view] = detection
     if len(kept) < len(group) and len(kept) >= 2:
         return triangulate_person(cameras, views, kept, config)
-    return MatchedPerson(kept, points, used)
+    alone = (weights > 0).sum(0) < 2  # points one view sees: nothing to disagree with
+    return MatchedPerson(kept, points, weights, np.where(alone, weights, used), ray_angles(cameras, points, used))
 
 
 def match_instant(cameras: list[Camera], views: list[ViewDetections], config: MatchingConfig) -> list[MatchedPerson]:

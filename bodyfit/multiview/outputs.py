@@ -19,12 +19,12 @@ Shapes: T instants of a track, V cameras, K = 25 keypoints.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
-from bodyfit.bodymodels.layer import BodyModel
+from bodyfit.bodymodels.layer import BodyModel, BodyParams
 from bodyfit.fileio.atomic import write_json, write_npz
 from bodyfit.fileio.cameras import CameraRig
 from bodyfit.fileio.images import ImageError, read_image
@@ -44,30 +44,41 @@ BODY_25_NAMES = tuple(sorted(OPENPOSE, key=OPENPOSE.get))
 
 @dataclass
 class TrackMeshes:
-    """A fitted track through the full body model: ``params`` name -> (T, D), ``vertices``
-    (T, V, 3), ``joints`` (T, J, 3), world frame."""
+    """A fitted track through the full body model: ``params`` name -> (T, D) (hands, jaw
+    and expression at rest), ``joints`` (T, J, 3), world frame. Vertices are made per instant
+    as they are written (``vertices_of``), so a long clip never holds them all."""
 
     fit: WorldFit
     params: dict[str, np.ndarray]
-    vertices: np.ndarray
     joints: np.ndarray
+
+
+def _params(model: BodyModel, values: dict[str, np.ndarray]) -> BodyParams:
+    """Body-model parameters on the model's device from arrays of any of their names (N, D)."""
+    count = len(next(iter(values.values())))
+    params = model.zero_params(count)
+    for name, value in values.items():
+        target = getattr(params, name)
+        target[:, :value.shape[1]] = torch.as_tensor(value, dtype=target.dtype)
+    return params
 
 
 @torch.no_grad()
 def track_meshes(model: BodyModel, fit: WorldFit, chunk: int = 64) -> TrackMeshes:
-    """The full forward of every instant of a track (hands, jaw and expression at rest)."""
-    count = len(fit.instants)
-    params = model.zero_params(count)
-    for name in ("global_orient", "body_pose", "transl"):
-        getattr(params, name)[:] = torch.as_tensor(fit.params[name])
-    params.betas[:, :fit.params["betas"].shape[1]] = torch.as_tensor(fit.params["betas"])
-    vertices, joints = [], []
-    for start in range(0, count, chunk):
-        output = model(type(params)(**{k: v[start:start + chunk] for k, v in params.as_dict().items()}))
-        vertices.append(output.vertices.cpu().numpy())
-        joints.append(output.joints.cpu().numpy())
-    return TrackMeshes(fit, {k: v.cpu().numpy() for k, v in params.as_dict().items()}, np.concatenate(vertices),
-                       np.concatenate(joints))
+    """Every instant's full parameters and the model's joints."""
+    params = _params(model, {name: fit.params[name] for name in ("global_orient", "body_pose", "transl", "betas")})
+    joints = [model.keypoints(type(params)(**{k: v[start:start + chunk] for k, v in params.as_dict().items()}))[0]
+              for start in range(0, len(fit.instants), chunk)]
+    return TrackMeshes(fit, {k: v.cpu().numpy() for k, v in params.as_dict().items()},
+                       torch.cat(joints).cpu().numpy())
+
+
+@torch.no_grad()
+def vertices_of(model: BodyModel, people: list[dict[str, np.ndarray]]) -> np.ndarray:
+    """(P, V, 3) the meshes of people given by their parameter arrays (each name -> (D,))."""
+    names = [f.name for f in fields(BodyParams)]
+    params = _params(model, {name: np.stack([p[name] for p in people]) for name in names})
+    return model(params).vertices.cpu().numpy()
 
 
 def person_arrays(meshes: TrackMeshes, row: int, rig: CameraRig, observed: np.ndarray, key: ModelKey,
@@ -83,7 +94,7 @@ def person_arrays(meshes: TrackMeshes, row: int, rig: CameraRig, observed: np.nd
         error = np.array([np.median(d[s]) if s.any() else np.nan for d, s in zip(distance, seen)])
     arrays = {
         **{name: value[row] for name, value in meshes.params.items()},
-        "vertices": meshes.vertices[row], "joints": meshes.joints[row], "keypoints_3d": keypoints,
+        "joints": meshes.joints[row], "keypoints_3d": keypoints,
         "camera_names": np.array(rig.names), "keypoints_2d": projected, "observed_2d": observed,
         "reprojection_error_px_per_camera": error, "reprojection_error_px": _median(error),
         "turned": np.array(False), "track_id": np.array(fit.track_id),
@@ -111,6 +122,8 @@ def person_entry(arrays: dict[str, np.ndarray]) -> dict:
              "reprojection_error_px": error if np.isfinite(error) else None,
              "model_type": str(arrays["model_type"]), "gender": str(arrays["gender"]),
              "loss": float(arrays["loss"]), "time_s": float(arrays["time_s"])}
+    if "triangulation_angle_deg" in arrays and np.isfinite(arrays["triangulation_angle_deg"]):
+        entry["triangulation_angle_deg"] = float(arrays["triangulation_angle_deg"])
     if "loo_error_px" in arrays and np.isfinite(arrays["loo_error_px"]):
         entry["loo_error_px"] = float(arrays["loo_error_px"])
     return entry
@@ -142,13 +155,17 @@ def side_by_side(instant: Instant, rig: CameraRig, people: list[np.ndarray], fac
     return np.concatenate(tiles, axis=1) if tiles else None
 
 
-def write_instant(writer: ResultWriter, instant: Instant, record: dict, people: list[tuple[dict, np.ndarray]],
-                  rig: CameraRig, faces: np.ndarray, overlay_height: int) -> None:
-    """The instant's people (arrays, vertices), its overlay and its record (last)."""
+def write_instant(writer: ResultWriter, model: BodyModel, instant: Instant, record: dict,
+                  people: list[dict[str, np.ndarray]], rig: CameraRig, overlay_height: int) -> None:
+    """The instant's people (their arrays, with ``vertices`` added), its overlay and its
+    record (last)."""
+    if people:
+        for arrays, vertices in zip(people, vertices_of(model, people)):
+            arrays["vertices"] = vertices
     overlay = None
     if writer.overlay and instant.views:
-        overlay = side_by_side(instant, rig, [vertices for _, vertices in people], faces, overlay_height)
-    writer.write_record(instant.stem, record, {int(a["track_id"]): a for a, _ in people}, overlay)
+        overlay = side_by_side(instant, rig, [a["vertices"] for a in people], model.faces, overlay_height)
+    writer.write_record(instant.stem, record, {int(a["track_id"]): a for a in people}, overlay)
 
 
 def write_track(output, fit: WorldFit, meshes: TrackMeshes, stems: list[str], fps: float, key: ModelKey,

@@ -31,7 +31,7 @@ from bodyfit.multiview.matching import MatchedPerson, ViewDetections, match_inst
 from bodyfit.multiview.outputs import (person_arrays, person_entry, track_meshes, write_instant, write_track,
                                        write_track_index)
 from bodyfit.multiview.tracking import PersonTrack, track_people_3d
-from bodyfit.multiview.triangulation import triangulate
+from bodyfit.multiview.triangulation import ray_angles, triangulate
 from bodyfit.multiview.views import CameraViews, Instant
 from bodyfit.pipeline.prepare import read_people
 from bodyfit.pipeline.results import ResultWriter
@@ -78,38 +78,48 @@ def track_views(track: PersonTrack, matched: list[list[MatchedPerson]], detectio
     first, last = track.span
     count = last - first + 1
     pixels = np.zeros((count, cameras, NUM_BODY, 2))
+    confidence = np.zeros((count, cameras, NUM_BODY))
     weights = np.zeros((count, cameras, NUM_BODY))
     points = np.full((count, NUM_BODY, 3), np.nan)
+    angles = np.zeros((count, NUM_BODY))
     for instant, index in track.people.items():
         person = matched[instant][index]
         for view, detection in person.detections.items():
             pixels[instant - first, view] = detections[instant].views[view].pixels[detection]
+        confidence[instant - first] = person.confidence
         weights[instant - first] = person.weights
         points[instant - first] = person.points
-    return TrackViews(pixels, weights, points, np.arange(first, last + 1), track.track_id)
+        angles[instant - first] = person.angles
+    return TrackViews(pixels, confidence, weights, points, angles, np.arange(first, last + 1), track.track_id)
 
 
 def observed_raw(track: PersonTrack, matched: list[list[MatchedPerson]], detections: list[InstantDetections],
                  instant: int, cameras: int) -> np.ndarray:
-    """(V, K, 3) the detections (as in the files) matched to the track at ``instant``."""
+    """(V, K, 3) the detections (as in the files) matched to the track at ``instant``, points
+    below the matching's confidence threshold zeroed (as ``MatchedPerson.confidence``)."""
     out = np.zeros((cameras, NUM_BODY, 3))
     person = matched[instant][track.people[instant]]
     for view, detection in person.detections.items():
         out[view] = detections[instant].raw[view][detection]
+    out[person.confidence <= 0] = 0.0
     return out
 
 
 def without_camera(track: TrackViews, view: int, rig: CameraRig) -> TrackViews:
-    """The track as if camera ``view`` did not exist: its weights zero, points triangulated again."""
+    """The track as if camera ``view`` did not exist: its weights zero, points triangulated
+    again from the views that agreed before (points now seen by one view alone are unknown)."""
     weights = track.weights.copy()
     weights[:, view] = 0.0
-    points = np.stack([triangulate(rig.cameras, track.pixels[t], weights[t]) for t in range(len(track))])
-    return dataclasses.replace(track, weights=weights, points=points)
+    agreed = np.where((track.confidence > 0).sum(1, keepdims=True) >= 2, weights, 0.0)
+    points = np.stack([triangulate(rig.cameras, track.pixels[t], agreed[t]) for t in range(len(track))])
+    angles = np.stack([ray_angles(rig.cameras, points[t], agreed[t]) for t in range(len(track))])
+    return dataclasses.replace(track, weights=weights, points=points, angles=angles)
 
 
 def leave_one_out(model: BodyModel, rig: CameraRig, tracks: list[TrackViews], config: MultiViewConfig,
                   ) -> list[np.ndarray]:
-    """Per track (T, V): the median pixel distance, in camera v, between its detections and the
+    """Per track (T, V): the median pixel distance, in camera v, between its detections there
+    (every point above the confidence threshold, agreeing with the others or not) and the
     projection of a fit made without camera v (NaN where v did not see the person). Needs at
     least three cameras."""
     errors = [np.full((len(track), len(rig)), np.nan) for track in tracks]
@@ -121,12 +131,20 @@ def leave_one_out(model: BodyModel, rig: CameraRig, tracks: list[TrackViews], co
         fits = fit_tracks(model, rig.cameras, reduced, config.fit)
         for track, fit, error in zip(tracks, fits, errors):
             for row in range(len(track)):
-                seen = track.weights[row, view] > 0
+                seen = track.confidence[row, view] > 0
                 if seen.any():
                     distance = np.linalg.norm(camera.project_pinhole(fit.keypoints_3d[row]) - track.pixels[row, view],
                                               axis=-1)
                     error[row, view] = float(np.median(distance[seen]))
     return errors
+
+
+def narrowest_angles(track: TrackViews) -> np.ndarray:
+    """(T,) per instant the median over its triangulated points of the widest angle between
+    two of a point's rays (degrees, 0..90; NaN where nothing was triangulated)."""
+    known = np.isfinite(track.points).all(-1) & (track.angles > 0)
+    with np.errstate(all="ignore"):
+        return np.array([np.median(a[k]) if k.any() else np.nan for a, k in zip(track.angles, known)])
 
 
 @dataclass
@@ -209,22 +227,28 @@ class MultiViewStrategy:
                detections: list[InstantDetections], result: Reconstruction) -> None:
         stems = [instant.stem for instant in instants]
         matched, tracks, fits, loo = result.matched, result.tracks, result.fits, result.loo
-        people: dict[int, list[tuple[dict, np.ndarray]]] = {index: [] for index in range(len(instants))}
-        for track, fit, errors in zip(tracks, fits, loo):
+        for stale in [*(options.output / "tracks").glob("*.npz"), *(options.output / "tracks").glob("*.trc")]:
+            stale.unlink()  # an earlier run's tracks: this run numbers its own
+        people: dict[int, list[dict[str, np.ndarray]]] = {index: [] for index in range(len(instants))}
+        for track, fit, errors, observed in zip(tracks, fits, loo, result.observations):
+            angles = narrowest_angles(observed)
+            if np.nanmedian(angles) < self.config.outputs.narrow_angle:
+                log.warning("track %d: its cameras see it from nearly one line (rays cross at %.0f degrees, median): "
+                            "depth along them is poorly fixed", fit.track_id, np.nanmedian(angles))
             meshes = track_meshes(self.model, fit)
             write_track(options.output, fit, meshes, stems, self.source.fps or 30.0, self.key,
                         self.config.outputs.trc_y_up)
             for row, instant in enumerate(fit.instants):
                 if int(instant) in track.people:
-                    observed = observed_raw(track, matched, detections, int(instant), len(rig))
-                    arrays = person_arrays(meshes, row, rig, observed, self.key, None if errors is None else errors[row])
-                    people[int(instant)].append((arrays, meshes.vertices[row]))
+                    seen_2d = observed_raw(track, matched, detections, int(instant), len(rig))
+                    arrays = person_arrays(meshes, row, rig, seen_2d, self.key, None if errors is None else errors[row])
+                    arrays["triangulation_angle_deg"] = np.array(angles[row])
+                    people[int(instant)].append(arrays)
         write_track_index(options.output, fits, stems)
-        faces = self.model.faces
         for index, instant in enumerate(instants):
-            found = sorted(people[index], key=lambda p: int(p[0]["track_id"]))
+            found = sorted(people[index], key=lambda p: int(p["track_id"]))
             record: dict[str, Any] = {"image": {name: str(item.image) for name, item in instant.views.items()},
-                                      "cameras": list(instant.views), "people": [person_entry(a) for a, _ in found]}
+                                      "cameras": list(instant.views), "people": [person_entry(a) for a in found]}
             detected = sum(len(raw) for raw in detections[index].raw)
             if detections[index].errors:
                 record["view_errors"] = detections[index].errors
@@ -234,4 +258,4 @@ class MultiViewStrategy:
                 record.update(status="failed", reason="no keypoint file of this instant could be read")
             else:
                 record.update(status="skipped", reason=f"{detected} detections, nobody tracked in two or more cameras")
-            write_instant(writer, instant, record, found, rig, faces, self.config.outputs.overlay_height)
+            write_instant(writer, self.model, instant, record, found, rig, self.config.outputs.overlay_height)

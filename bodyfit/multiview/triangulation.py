@@ -63,3 +63,16 @@ def triangulate_robust(cameras: list[Camera], pixels: np.ndarray, weights: np.nd
             best_mask[:, better] = inlier[:, better]
     used = np.where(best_mask, weights, 0.0)
     return triangulate(cameras, pixels, used), used
+
+
+def ray_angles(cameras: list[Camera], points: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(K,) degrees: per point (K, 3), the widest angle between the rays of two views that
+    triangulated it (``weights`` (V, K) > 0); 0 where fewer than two did. Near 0 or 180 the
+    point is poorly fixed along the rays (two cameras facing each other, or side by side)."""
+    rays = np.stack([points - camera.center for camera in cameras])  # (V, K, 3)
+    rays /= np.maximum(np.linalg.norm(rays, axis=-1, keepdims=True), 1e-12)
+    cosine = np.einsum("vki,wki->vwk", rays, rays)
+    used = (weights > 0)[:, None] & (weights > 0)[None]
+    sine = np.sqrt(np.clip(1.0 - cosine ** 2, 0.0, 1.0))  # 90 degrees is best; 0 and 180 are both blind
+    sine = np.where(used & np.isfinite(sine), sine, 0.0)
+    return np.degrees(np.arcsin(sine.max((0, 1))))

@@ -21,6 +21,7 @@ from bodyfit.fileio.cameras import CalibrationError, CameraRig
 from bodyfit.fileio.images import ImageError, read_image_size
 from bodyfit.fileio.openpose_json import ImageItem, list_images
 from bodyfit.pipeline.runner import RunError, RunOptions, match_keypoints
+from bodyfit.report.collect import natural_key
 
 log = logging.getLogger("bodyfit")
 
@@ -54,12 +55,17 @@ class CameraViews:
     rig: CameraRig | None = field(default=None, init=False)
 
     def load_rig(self) -> CameraRig:
-        """The calibration, read once; ``RunError`` naming the file and the field."""
+        """The calibration, read once; ``RunError`` naming the file and the field, or saying
+        that one camera is not a rig."""
         if self.rig is None:
             try:
-                self.rig = read_calibration(self.calibration)
+                rig = read_calibration(self.calibration)
             except (CalibrationError, OSError) as error:
                 raise RunError(str(error)) from error
+            if len(rig) < 2:
+                raise RunError(f"{self.calibration}: one camera ({rig.names[0]}); --cameras needs two or more "
+                               "(fit one camera's images without --cameras)")
+            self.rig = rig
         return self.rig
 
     def describe(self) -> dict[str, Any]:
@@ -111,21 +117,22 @@ class CameraViews:
         self.fps = min(rates)
         return folders
 
-    def _check_size(self, rig: CameraRig, name: str, items: list[ImageItem]) -> None:
-        """The camera's calibrated image size against its first image's (filled in where the
-        calibration has none)."""
+    def _check_sizes(self, rig: CameraRig, name: str, items: list[ImageItem]) -> None:
+        """Every frame's size (read from its header) against the camera's calibrated one (the
+        first frame's fills it in where the calibration has none)."""
         if not items:
             raise RunError(f"{Path(self.views) / name}: no images for camera {name!r}")
-        try:
-            size = read_image_size(items[0].image)
-        except ImageError as error:
-            raise RunError(str(error)) from error
-        camera = rig[name]
-        if camera.image_size == (0, 0):
-            rig.cameras[rig.names.index(name)] = replace(camera, image_size=size)
-        elif tuple(camera.image_size) != tuple(size):
-            raise RunError(f"{items[0].image}: image is {size[1]}x{size[0]} (width x height) but {self.calibration} "
-                           f"gives camera {name!r} {camera.image_size[1]}x{camera.image_size[0]}")
+        for item in items:
+            try:
+                size = tuple(read_image_size(item.image))
+            except ImageError as error:
+                raise RunError(str(error)) from error
+            camera = rig[name]
+            if camera.image_size == (0, 0):
+                rig.cameras[rig.names.index(name)] = replace(camera, image_size=size)
+            elif tuple(camera.image_size) != size:
+                raise RunError(f"{item.image}: image is {size[1]}x{size[0]} (width x height) but {self.calibration} "
+                               f"gives camera {name!r} {camera.image_size[1]}x{camera.image_size[0]}")
 
     def items(self, options: RunOptions) -> list[Instant]:
         """The instants: every camera's frames paired with their keypoints, grouped by stem."""
@@ -139,13 +146,15 @@ class CameraViews:
                 if not keypoints.exists():
                     raise RunError(f"{options.keypoints}: no keypoints for camera {name!r} (expected {keypoints})")
             by_camera[name] = match_keypoints(folder, options, keypoints, options.output / "keypoints" / name)
-            self._check_size(rig, name, by_camera[name])
-        stems = sorted({item.stem for items in by_camera.values() for item in items})
+            self._check_sizes(rig, name, by_camera[name])
+        stems = sorted({item.stem for items in by_camera.values() for item in items}, key=natural_key)
         instants = [Instant(stem, {}) for stem in stems]
         position = {stem: index for index, stem in enumerate(stems)}
         for name, items in by_camera.items():
             for item in items:
-                if not item.conflict:
+                if item.conflict:  # the runner reports it; the camera sits this instant out
+                    instants[position[item.stem]].conflict += item.conflict
+                else:
                     instants[position[item.stem]].views[name] = item
         partial = sum(len(instant.views) < len(rig) for instant in instants)
         if partial:

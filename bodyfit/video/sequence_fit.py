@@ -262,7 +262,7 @@ def blend_windows(windows: list[tuple[int, int]], length: int, rotations: list[t
            transl: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotations (T, 22, 3, 3) and translations (T, 3) of a track blended from its windows'
     (each (T_w, 22, 3, 3) and (T_w, 3)): weighted means, rotations projected back onto SO(3)."""
-    weights = torch.as_tensor(blend_weights(windows, length), dtype=rotations[0].dtype)
+    weights = torch.as_tensor(blend_weights(windows, length), dtype=rotations[0].dtype, device=rotations[0].device)
     blended_rot = rotations[0].new_zeros(length, NUM_BODY_JOINTS_WITH_PELVIS, 3, 3)
     blended_transl = transl[0].new_zeros(length, 3)
     for index, (start, end) in enumerate(windows):
