@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.transform import Rotation
 
 from bodyfit.bodymodels.layer import BodyModel
 from bodyfit.cli import fit as fit_cli
@@ -15,13 +16,16 @@ from bodyfit.fileio.calibration import read_calibration, write_pose2sim_toml
 from bodyfit.fileio.cameras import Camera
 from bodyfit.fileio.images import write_png
 from bodyfit.fileio.keypoint_layout import BODY
-from bodyfit.fileio.trc import read_trc, zup_to_yup
+from bodyfit.fileio.keypoint_layout import OPENPOSE
+from bodyfit.fileio.trc import read_trc
 from bodyfit.geometry import pa_mpjpe
 from bodyfit.motion.multiview_cases import MultiViewDistribution, make_multiview_cases, write_case
 from bodyfit.multiview.config import load_multiview_config
+from bodyfit.multiview.fit import median_bone_lengths, torso_starts
 from bodyfit.multiview.matching import ViewDetections, epipolar_distances, match_instant
 from bodyfit.multiview.strategy import InstantDetections, leave_one_out, reconstruct
 from bodyfit.multiview.triangulation import triangulate, triangulate_robust
+from bodyfit.regressor.body import body_points
 from bodyfit.resources import config_path
 
 CONFIG = load_multiview_config(config_path("multiview"))
@@ -137,7 +141,9 @@ def test_world_fit_recovers_the_subject(crowded_case, crowded_result):
     baseline = np.linalg.norm(triangulated[finite] - truth[finite], axis=-1).mean() * 1000
     assert world < 45 and pa < 40, (world, pa)
     assert world < baseline  # the body does better than the triangulated points it started from
-    assert np.ptp(fit.params["betas"], axis=0).max() == 0  # one shape per track
+    bones = median_bone_lengths(truth)  # the one shape per track has the subject's bone lengths
+    fitted = median_bone_lengths(fit.keypoints_3d)
+    assert np.nanmean(np.abs(fitted - bones)) < 0.02, np.abs(fitted - bones)
 
 
 @pytest.mark.slow
@@ -150,7 +156,7 @@ def test_leave_one_camera_out_scores_a_camera_it_did_not_see(model):
     values = errors[subject][np.isfinite(errors[subject])]
     assert len(values) > 0.8 * errors[subject].size
     jitter = float(np.median(np.concatenate(list(case.jitter_px.values()))))
-    assert 0.5 * jitter < np.median(values) < 15 * jitter  # a real 2D error, near the detector's noise
+    assert 0.5 * jitter < np.median(values) < 6 * jitter  # a real 2D error, near the detector's noise
     two = dataclasses.replace(case.rig, cameras=case.rig.cameras[:2])
     assert np.isnan(leave_one_out(model, two, [dataclasses.replace(
         o, pixels=o.pixels[:, :2], weights=o.weights[:, :2]) for o in result.observations], CONFIG)[0]).all()
@@ -182,8 +188,11 @@ def test_fit_cameras_end_to_end(written_case, tmp_path):
     assert (output / "images" / "frame_000005.png").is_file() and (output / "report.html").is_file()
     track = np.load(output / "tracks" / "000.npz")
     markers = read_trc(output / "tracks" / "000.trc")
-    assert markers.fps == 30 and markers.names[:2] == ["Nose", "Neck"]
-    np.testing.assert_allclose(markers.markers, zup_to_yup(track["keypoints_3d"]), atol=1e-6)
+    assert markers.names[:2] == ["Nose", "Neck"] and markers.units == "m"
+    np.testing.assert_allclose(np.diff(markers.times), 1 / 30)
+    nose = markers.markers[5, 0]  # OpenSim's Y up: the world's Z (height) is the marker's Y
+    np.testing.assert_allclose([nose[2], nose[0], nose[1]], track["keypoints_3d"][5, 0], atol=1e-6)
+    assert nose[1] > markers.markers[5, OPENPOSE["RAnkle"], 1] + 0.5  # the head above the ankle
     index = json.loads((output / "tracks" / "index.json").read_text())
     assert index["frame_000005"] == {"000": 0}
 
@@ -205,7 +214,7 @@ def test_a_rig_that_disagrees_with_its_folders_is_refused(written_case, tmp_path
     fails(tmp_path / "fewer.toml", folder / "images", "a folder of images for a camera that")
     resized = dataclasses.replace(rig.cameras[0], image_size=(100, 200))
     write_pose2sim_toml(dataclasses.replace(rig, cameras=[resized] + rig.cameras[1:]), tmp_path / "size.toml")
-    fails(tmp_path / "size.toml", folder / "images", "but")
+    fails(tmp_path / "size.toml", folder / "images", "gives camera 'cam01' 200x100")
     (tmp_path / "bad.toml").write_text("[cam01]\nname = 'cam01'\nsize = [10, 10]\n")
     fails(tmp_path / "bad.toml", folder / "images", "bad.toml")
 
@@ -234,10 +243,52 @@ def test_a_png_of_another_size_is_named(written_case, tmp_path):
         (images / camera).mkdir(parents=True)
         for path in sorted((folder / "images" / camera).iterdir())[:2]:
             (images / camera / path.name).write_bytes(path.read_bytes())
-    first = sorted((images / case.rig.names[1]).iterdir())[0]
-    first.unlink()
-    write_png(first.with_suffix(".png"), np.zeros((10, 20, 3), dtype=np.uint8))
+    later = sorted((images / case.rig.names[1]).iterdir())[1]  # every frame is checked, not only the first
+    later.unlink()
+    write_png(later.with_suffix(".png"), np.zeros((10, 20, 3), dtype=np.uint8))
     with pytest.raises(SystemExit) as error:
         fit_cli.main(["--cameras", str(folder / "Calib.toml"), "--images", str(images), "--keypoints",
                       str(folder / "keypoints"), "--output", str(tmp_path / "out"), "--quiet"])
-    assert first.with_suffix(".png").name in str(error.value) and "20x10" in str(error.value)
+    assert later.with_suffix(".png").name in str(error.value) and "20x10" in str(error.value)
+
+
+def test_torso_start_recovers_a_turned_and_moved_body(model):
+    betas = torch.zeros(10)
+    rotation = torch.as_tensor(Rotation.from_rotvec([0.3, -1.2, 2.0]).as_matrix(), dtype=torch.float32)
+    transl = torch.tensor([0.5, -1.0, 0.9])
+    rotations = torch.eye(3).repeat(1, 22, 1, 1)
+    rotations[0, 0] = rotation
+    _, keypoints = body_points(model, rotations, betas[None], transl[None])
+    points = keypoints.numpy().astype(np.float64)
+    points[0, OPENPOSE["LHip"]] = np.nan  # a torso point missing
+    found_rotation, found_transl = torso_starts(model, points, betas)
+    np.testing.assert_allclose(found_rotation[0].numpy(), rotation.numpy(), atol=1e-4)
+    np.testing.assert_allclose(found_transl[0].numpy(), transl.numpy(), atol=1e-4)
+
+
+def test_nested_overrides_keep_the_other_weights(tmp_path):
+    config = load_multiview_config(config_path("multiview"), {"fit": {"weights": {"shape": 0.5}}})
+    assert config.fit.weights.shape == 0.5
+    assert config.fit.weights.joint_acceleration == CONFIG.fit.weights.joint_acceleration
+    (tmp_path / "bad.yaml").write_text("fit:\n  weights:\n    keypoints3d: 1.0\n")
+    with pytest.raises(ValueError, match="bad.yaml.*keypoints3d"):
+        load_multiview_config(tmp_path / "bad.yaml")
+
+
+@pytest.mark.slow
+def test_distorted_two_camera_rig(model):
+    """Lens distortion honoured end to end, on the sparsest rig: two cameras."""
+    dist = MultiViewDistribution(length=16, background_share=0.0, false_rate=0.0, distortion=True,
+                                 distorted_share=1.0, k1=(-0.1, -0.08))
+    case = make_multiview_cases(model, 1, 11, dist, cameras=2)[0]
+    assert all(camera.distorted for camera in case.rig)
+    result = reconstruct(model, case.rig, detections_of(case), CONFIG)
+    subject = int(np.argmax([len(t.people) for t in result.tracks]))
+    fit = result.fits[subject]
+    truth = case.keypoints_3d[fit.instants][:, BODY]
+    assert np.linalg.norm(fit.keypoints_3d - truth, axis=-1).mean() < 0.08
+    ignored = dataclasses.replace(case.rig, cameras=[dataclasses.replace(c, distortion=np.zeros(5)) for c in case.rig])
+    blind = reconstruct(model, ignored, detections_of(dataclasses.replace(case, rig=ignored)), CONFIG)
+    worse = blind.fits[int(np.argmax([len(t.people) for t in blind.tracks]))]
+    assert np.linalg.norm(worse.keypoints_3d - truth, axis=-1).mean() > np.linalg.norm(
+        fit.keypoints_3d - truth, axis=-1).mean()  # ignoring the lens costs accuracy
