@@ -22,7 +22,8 @@ from bodyfit.geometry import pa_mpjpe
 from bodyfit.motion.multiview_cases import MultiViewDistribution, make_multiview_cases, write_case
 from bodyfit.multiview.config import load_multiview_config
 from bodyfit.multiview.fit import median_bone_lengths, torso_starts
-from bodyfit.multiview.matching import ViewDetections, epipolar_distances, match_instant
+from bodyfit.multiview.matching import MatchedPerson, ViewDetections, epipolar_distances, match_instant
+from bodyfit.multiview.tracking import track_people_3d
 from bodyfit.multiview.strategy import InstantDetections, leave_one_out, reconstruct
 from bodyfit.multiview.triangulation import triangulate, triangulate_robust
 from bodyfit.regressor.body import body_points
@@ -292,3 +293,21 @@ def test_distorted_two_camera_rig(model):
     worse = blind.fits[int(np.argmax([len(t.people) for t in blind.tracks]))]
     assert np.linalg.norm(worse.keypoints_3d - truth, axis=-1).mean() > np.linalg.norm(
         fit.keypoints_3d - truth, axis=-1).mean()  # ignoring the lens costs accuracy
+
+
+def test_a_person_lost_for_a_while_keeps_one_track():
+    rng = np.random.default_rng(4)
+    body = rng.normal(scale=0.3, size=(25, 3))
+    config = dataclasses.replace(CONFIG.tracking, min_length=3)
+
+    def person(offset):
+        return MatchedPerson({0: 0, 1: 0}, body + offset, np.ones((2, 25)), np.ones((2, 25)), np.full(25, 60.0))
+
+    walker = [[person([0.02 * t, 0.0, 1.0])] if not 20 <= t < 60 else [] for t in range(80)]  # gone for 40
+    both = [people + [person([5.0, 3.0, 1.0])] if t >= 65 else people for t, people in enumerate(walker)]
+    tracks = track_people_3d(both, config)
+    assert len(tracks) == 2
+    assert sorted(tracks[0].people) == [t for t in range(80) if not 20 <= t < 60]
+    assert sorted(tracks[1].people) == list(range(65, 80))  # a newcomer far away is not the lost walker
+    alone = track_people_3d(walker, dataclasses.replace(config, relink_gap=0))
+    assert len(alone) == 2  # without relinking the gap splits the walker

@@ -25,6 +25,7 @@ class TrackingConfig:
     max_distance: float = 0.5          # metres, median 3D keypoint distance to link
     max_speed: float = 0.1             # metres per instant a lost person may have moved
     max_missed: int = 15
+    relink_gap: int = 120              # instants: a lost track is joined to one starting this soon after
     min_length: int = 10
     min_mean_views: float = 2.0
 
@@ -61,6 +62,7 @@ class FitConfig:
 class OutputConfig:
     trc_y_up: bool = True
     overlay_height: int = 480
+    camera_overlays: bool = False      # also each camera's overlay at full size, images/<camera>/<frame>.jpg
     leave_one_out: bool = False
     narrow_angle: float = 15.0         # degrees: a track whose rays cross narrower (median) is warned of
 

@@ -9,7 +9,8 @@
   leave-one-out, ``loo_error_px_per_camera`` (V,) and ``loo_error_px``, the same for the fit
   made without that camera; ``meshes/<frame>/<pid:03d>.obj``;
 - ``results/<frame>/image.json``, the record of the instant (written last);
-- ``images/<frame>.png``: every camera's view side by side with the meshes drawn over it;
+- ``images/<frame>.png``: every camera's view side by side with the meshes drawn over it
+  (with ``outputs.camera_overlays`` also ``images/<camera>/<frame>.jpg`` at full size);
 - ``tracks/<track:03d>.npz`` (T x parameters, keypoints, joints, ``frame_names``, ``seen``,
   ``fps``), ``tracks/<track:03d>.trc`` (BODY_25 markers for OpenSim and Pose2Sim) and
   ``tracks/index.json`` (frame -> pid -> track).
@@ -30,7 +31,9 @@ from bodyfit.fileio.cameras import CameraRig
 from bodyfit.fileio.images import ImageError, read_image
 from bodyfit.fileio.keypoint_layout import OPENPOSE
 from bodyfit.fileio.trc import write_trc
+from bodyfit.fileio.video import write_jpeg
 from bodyfit.fitting.tasks import ModelKey
+from bodyfit.multiview.config import OutputConfig
 from bodyfit.multiview.fit import WorldFit
 from bodyfit.multiview.views import Instant
 from bodyfit.pipeline.results import ResultWriter
@@ -129,13 +132,14 @@ def person_entry(arrays: dict[str, np.ndarray]) -> dict:
     return entry
 
 
-def side_by_side(instant: Instant, rig: CameraRig, people: list[np.ndarray], faces: np.ndarray,
-                 height: int) -> np.ndarray | None:
-    """(H, W, 3) every camera's frame with the world-frame meshes ``people`` (each (V, 3))
-    drawn over it, each scaled to ``height`` and labelled; None if no frame can be read."""
+def camera_overlays(instant: Instant, rig: CameraRig, people: list[np.ndarray], faces: np.ndarray,
+                    height: int | None) -> list[tuple[str, np.ndarray]]:
+    """Per camera that has a frame at ``instant``: its name and the frame with the world-frame
+    meshes ``people`` (each (V, 3)) drawn over it (pinhole: the lens is not applied to the
+    meshes), scaled to ``height`` (None: full size)."""
     from PIL import Image
 
-    tiles = []
+    out = []
     for camera in rig:
         item = instant.views.get(camera.name)
         if item is None:
@@ -145,26 +149,36 @@ def side_by_side(instant: Instant, rig: CameraRig, people: list[np.ndarray], fac
         except ImageError as error:
             log.warning("%s: no overlay for camera %s: %s", instant.stem, camera.name, error)
             continue
-        scale = height / pixels.shape[0]  # drawn at the tile's size: the meshes cost by the pixel
-        width = max(1, round(pixels.shape[1] * scale))
-        tile = np.asarray(Image.fromarray(pixels).resize((width, height), Image.BILINEAR))
+        scale = 1.0 if height is None else height / pixels.shape[0]  # drawn at the output size: meshes cost by the pixel
+        if scale != 1.0:
+            size = (max(1, round(pixels.shape[1] * scale)), height)
+            pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.BILINEAR))
         if people:
-            intrinsics = camera.intrinsics * scale
-            tile = render_overlay(tile, [camera.to_camera(v) for v in people], faces, intrinsics)
-        tiles.append(draw_label(tile, camera.name, (8, 8), (255, 255, 255)))
+            pixels = render_overlay(pixels, [camera.to_camera(v) for v in people], faces, camera.intrinsics * scale)
+        out.append((camera.name, pixels))
+    return out
+
+
+def side_by_side(overlays: list[tuple[str, np.ndarray]]) -> np.ndarray | None:
+    """(H, W, 3) the overlays (one height) next to each other, each labelled; None if none."""
+    tiles = [draw_label(pixels, name, (8, 8), (255, 255, 255)) for name, pixels in overlays]
     return np.concatenate(tiles, axis=1) if tiles else None
 
 
 def write_instant(writer: ResultWriter, model: BodyModel, instant: Instant, record: dict,
-                  people: list[dict[str, np.ndarray]], rig: CameraRig, overlay_height: int) -> None:
-    """The instant's people (their arrays, with ``vertices`` added), its overlay and its
+                  people: list[dict[str, np.ndarray]], rig: CameraRig, outputs: OutputConfig) -> None:
+    """The instant's people (their arrays, with ``vertices`` added), its overlays and its
     record (last)."""
     if people:
         for arrays, vertices in zip(people, vertices_of(model, people)):
             arrays["vertices"] = vertices
+    meshes = [a["vertices"] for a in people]
     overlay = None
     if writer.overlay and instant.views:
-        overlay = side_by_side(instant, rig, [a["vertices"] for a in people], model.faces, overlay_height)
+        overlay = side_by_side(camera_overlays(instant, rig, meshes, model.faces, outputs.overlay_height))
+        if outputs.camera_overlays:
+            for name, pixels in camera_overlays(instant, rig, meshes, model.faces, None):
+                write_jpeg(writer.output / "images" / name / f"{instant.stem}.jpg", pixels)
     writer.write_record(instant.stem, record, {int(a["track_id"]): a for a in people}, overlay)
 
 

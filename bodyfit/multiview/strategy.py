@@ -258,4 +258,4 @@ class MultiViewStrategy:
                 record.update(status="failed", reason="no keypoint file of this instant could be read")
             else:
                 record.update(status="skipped", reason=f"{detected} detections, nobody tracked in two or more cameras")
-            write_instant(writer, self.model, instant, record, found, rig, self.config.outputs.overlay_height)
+            write_instant(writer, self.model, instant, record, found, rig, self.config.outputs)

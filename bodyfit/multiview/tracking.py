@@ -1,8 +1,9 @@
 """People through time by their triangulated keypoints: each instant's people are linked to
 the open tracks by the median 3D distance of their shared keypoints (Hungarian assignment
 under a gate that widens by ``max_speed`` per instant a track was missed); the rest start
-tracks. Tracks seen at too few instants, or by too few cameras on average, are dropped:
-false detections and people passing at the edge of the rig.
+tracks. Tracks that end are joined to one that starts a while later near where they were
+lost, when nothing else fits (``relink``). Tracks seen at too few instants, or by too few
+cameras on average, are dropped: false detections and people passing at the edge of the rig.
 
 Shapes: K = 25 BODY_25 keypoints.
 """
@@ -68,12 +69,51 @@ def track_people_3d(instants: list[list[MatchedPerson]], config: TrackingConfig)
                 track = PersonTrack(-1)
                 _extend(track, instant, column, person)
                 open_tracks.append(track)
-    kept = [t for t in closed + open_tracks
+    kept = [t for t in relink(closed + open_tracks, instants, config)
             if len(t.people) >= config.min_length and np.mean(t.views) >= config.min_mean_views]
     kept.sort(key=lambda t: (t.span[0], -len(t.people)))
     for number, track in enumerate(kept):
         track.track_id = number
     return kept
+
+
+def relink(tracks: list[PersonTrack], instants: list[list[MatchedPerson]],
+           config: TrackingConfig) -> list[PersonTrack]:
+    """Tracks joined across longer gaps (a person out of view for a while): a track that ends
+    is continued by the one track starting within ``relink_gap`` instants after it whose first
+    keypoints lie within the gate (``max_distance`` + ``max_speed`` per instant between), when
+    no other track's end or start also fits."""
+    tracks = sorted(tracks, key=lambda t: t.span[0])
+    merged = True
+    while merged:
+        merged = False
+        for first in tracks:
+            end = first.span[1]
+            candidates = [t for t in tracks if t is not first and 0 < t.span[0] - end <= config.relink_gap
+                          and _fits_after(first, t, instants, config)]
+            if len(candidates) != 1:
+                continue
+            later = candidates[0]
+            rivals = [t for t in tracks if t is not first and t is not later and t.span[1] < later.span[0]
+                      and later.span[0] - t.span[1] <= config.relink_gap and _fits_after(t, later, instants, config)]
+            if rivals:
+                continue
+            first.people.update(later.people)
+            first.views.extend(later.views)
+            first.last_points, first.last_instant = later.last_points, later.last_instant
+            tracks.remove(later)
+            merged = True
+            break
+    return tracks
+
+
+def _fits_after(first: PersonTrack, later: PersonTrack, instants: list[list[MatchedPerson]],
+                config: TrackingConfig) -> bool:
+    """Whether ``later``'s first keypoints lie within the gate of where ``first`` was last seen."""
+    end, start = first.span[1], later.span[0]
+    last = instants[end][first.people[end]].points
+    begin = instants[start][later.people[start]].points
+    return point_distance(last, begin) <= config.max_distance + config.max_speed * (start - end - 1)
 
 
 def _extend(track: PersonTrack, instant: int, index: int, person: MatchedPerson) -> None:
