@@ -19,7 +19,8 @@ from bodyfit.fileio.keypoint_layout import BODY
 from bodyfit.fileio.keypoint_layout import OPENPOSE
 from bodyfit.fileio.trc import read_trc
 from bodyfit.geometry import pa_mpjpe
-from bodyfit.motion.multiview_cases import MultiViewDistribution, make_multiview_cases, write_case
+from bodyfit.motion.multiview_cases import MultiViewDistribution, make_multiview_cases
+from bodyfit.motion.multiview_files import write_case
 from bodyfit.multiview.config import load_multiview_config
 from bodyfit.multiview.fit import median_bone_lengths, torso_starts
 from bodyfit.multiview.matching import MatchedPerson, ViewDetections, epipolar_distances, match_instant
@@ -311,3 +312,29 @@ def test_a_person_lost_for_a_while_keeps_one_track():
     assert sorted(tracks[1].people) == list(range(65, 80))  # a newcomer far away is not the lost walker
     alone = track_people_3d(walker, dataclasses.replace(config, relink_gap=0))
     assert len(alone) == 2  # without relinking the gap splits the walker
+
+
+@pytest.mark.slow
+def test_one_video_per_camera(written_case, tmp_path):
+    pytest.importorskip("av", reason="--video needs PyAV (the video extra)")
+    from bodyfit.fileio.images import read_image
+    from bodyfit.fileio.video import frame_name, write_video
+
+    case, folder = written_case
+    videos, keypoints = tmp_path / "videos", tmp_path / "keypoints"
+    videos.mkdir()
+    for camera in case.rig.names:
+        frames = sorted((folder / "images" / camera).glob("*.jpg"))
+        write_video(videos / f"{camera}.mp4", (read_image(path) for path in frames), 30.0)
+        (keypoints / camera).mkdir(parents=True)
+        for index, path in enumerate(frames):  # the extracted frames are named frame_<12 digits>
+            source = folder / "keypoints" / camera / f"{path.stem}_keypoints.json"
+            (keypoints / camera / f"{frame_name('frame', index)}_keypoints.json").write_bytes(source.read_bytes())
+    output = tmp_path / "out"
+    assert fit_cli.main(["--cameras", str(folder / "Calib.toml"), "--video", str(videos), "--keypoints",
+                         str(keypoints), "--output", str(output), "--no-overlay", "--quiet"]) == 0
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["counts"]["ok"] == len(case) and summary["multiview"]["fps"] == 30.0
+    assert sorted(p.name for p in (output / "frames").iterdir()) == case.rig.names
+    result = np.load(output / "results" / frame_name("frame", 4) / "000.npz")
+    assert np.linalg.norm(result["keypoints_3d"] - case.keypoints_3d[4, BODY], axis=-1).mean() < 0.06

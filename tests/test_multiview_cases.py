@@ -17,8 +17,9 @@ from bodyfit.fileio.keypoint_layout import BODY, OPENPOSE
 from bodyfit.fileio.openpose_json import read_openpose
 from bodyfit.motion.cases import FULL_FRAME_DIAGONAL_MM, inside_image
 from bodyfit.motion.corpus import load_corpus
-from bodyfit.motion.multiview_cases import (MultiViewDistribution, frame_stem, hidden_behind, look_at,
-                                            make_multiview_cases, object_occlusion, ring_angles, write_case)
+from bodyfit.motion.multiview_cases import (MultiViewDistribution, hidden_behind, look_at, make_multiview_cases,
+                                            object_occlusion, ring_angles)
+from bodyfit.motion.multiview_files import frame_stem, write_case
 from bodyfit.motion.sequences import SequenceDistribution
 
 BUSY = MultiViewDistribution(length=20, background_share=1.0, false_rate=0.2)
