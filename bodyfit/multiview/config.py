@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bodyfit.fileio.config import build_dataclass, plain, read_yaml
+from bodyfit.fileio.keypoint_layout import OPENPOSE
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class FitConfig:
     rho: float = 100.0
     data_weight_scale: float = 1000.0
     shape_iterations: int = 100
+    ignored_keypoints: tuple[str, ...] = ()  # BODY_25 points neither triangulated nor reprojected in the fit
     weights: FitWeights = field(default_factory=FitWeights)
 
 
@@ -96,6 +98,9 @@ def parse_multiview_config(data: dict, where: str = "config") -> MultiViewConfig
         raise ValueError(f"{where}: matching.min_views must be at least 2 (a point needs two views)")
     if config.fit.window < 3 or not 0 <= config.fit.overlap < config.fit.window:
         raise ValueError(f"{where}: need fit.window >= 3 and 0 <= fit.overlap < fit.window")
+    unknown = [name for name in config.fit.ignored_keypoints if name not in OPENPOSE]
+    if unknown:
+        raise ValueError(f"{where}: fit.ignored_keypoints: unknown BODY_25 keypoint {unknown[0]!r}")
     if config.tracking.min_length < 1 or config.tracking.max_missed < 0:
         raise ValueError(f"{where}: tracking needs min_length >= 1 and max_missed >= 0")
     return config

@@ -136,8 +136,13 @@ def median_bone_lengths(points: np.ndarray) -> np.ndarray:
 
 def fit_shapes(model: BodyModel, tracks: list[TrackViews], config: FitConfig, device: torch.device) -> torch.Tensor:
     """(N, 10) one shape per track fitted to its median bone lengths."""
-    target = torch.as_tensor(np.stack([median_bone_lengths(t.points) for t in tracks]), dtype=torch.float32,
-                             device=device)
+    ignored = _indices(config.ignored_keypoints)
+    lengths = []
+    for track in tracks:
+        points = track.points.copy()
+        points[:, ignored] = np.nan  # bones to a point the detector puts elsewhere than the model do not count
+        lengths.append(median_bone_lengths(points))
+    target = torch.as_tensor(np.stack(lengths), dtype=torch.float32, device=device)
     known = torch.isfinite(target)
     target = torch.nan_to_num(target)
     start = torch.tensor(_indices(tuple(b[0] for b in BONES)), device=device)
@@ -259,17 +264,21 @@ def _starts(model: BodyModel, tracks: list[TrackViews], shapes: torch.Tensor) ->
 
 
 def _window_constants(tracks: list[TrackViews], starts: list[tuple[torch.Tensor, torch.Tensor]],
-                      shapes: torch.Tensor, items: list[tuple[int, int, int]], device: torch.device) -> _Windows:
-    """The constants of the windows ``items`` ((track, start, end), one length), on ``device``."""
+                      shapes: torch.Tensor, items: list[tuple[int, int, int]], config: FitConfig,
+                      device: torch.device) -> _Windows:
+    """The constants of the windows ``items`` ((track, start, end), one length), on
+    ``device``; the config's ignored keypoints weigh nothing."""
+    part = np.ones(NUM_BODY)
+    part[_indices(config.ignored_keypoints)] = 0.0
     rows: dict[str, list[torch.Tensor]] = {k: [] for k in ("pixels", "weights", "points", "known", "rot", "transl",
                                                           "betas")}
     for track_index, start, end in items:
         track = tracks[track_index]
         points = track.points[start:end]
         rows["pixels"].append(torch.as_tensor(track.pixels[start:end], dtype=torch.float32))
-        rows["weights"].append(torch.as_tensor(track.weights[start:end], dtype=torch.float32))
+        rows["weights"].append(torch.as_tensor(track.weights[start:end] * part, dtype=torch.float32))
         rows["points"].append(torch.as_tensor(np.nan_to_num(points), dtype=torch.float32))
-        rows["known"].append(torch.as_tensor(np.isfinite(points).all(-1), dtype=torch.float32))
+        rows["known"].append(torch.as_tensor(np.isfinite(points).all(-1) * part, dtype=torch.float32))
         rows["rot"].append(starts[track_index][0][start:end].float())
         rows["transl"].append(starts[track_index][1][start:end].float())
         rows["betas"].append(shapes[track_index].float())
@@ -313,7 +322,7 @@ def fit_tracks(model: BodyModel, cameras: list[Camera], tracks: list[TrackViews]
         by_length.setdefault(item[2] - item[1], []).append(item)
     fitted: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor, float]] = {}
     for length, group in by_length.items():
-        windows = _window_constants(tracks, starts, shapes, group, device)
+        windows = _window_constants(tracks, starts, shapes, group, config, device)
         x, loss = _fit_windows(model, rig, windows, config)
         with torch.no_grad():
             orient, pose, transl = _unpack(x, length)
