@@ -122,7 +122,7 @@ def score_case(case: MultiViewCase, result: Reconstruction) -> dict[str, dict]:
 
 def summarise(rows: list[dict], label: str) -> dict:
     """Median and mean of each error over the frames of all cases, coverage and switches."""
-    parts = [row[label] for row in rows if label in row]
+    parts = [row[label] for row in rows if label in row and row[label]["frames_wanted"] > 0]
     out = {"cases": len(parts), "covered_mean": float(np.mean([p["covered"] for p in parts])) if parts else None,
            "tracks_mean": float(np.mean([p["tracks"] for p in parts])) if parts else None,
            "switches": int(sum(p["switches"] for p in parts))}

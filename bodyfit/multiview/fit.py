@@ -37,7 +37,8 @@ from bodyfit.geometry import project
 from bodyfit.multiview.config import FitConfig
 from bodyfit.priors.simple import bending_prior_from_rotations, squared_norm
 from bodyfit.regressor.body import body_points
-from bodyfit.video.sequence_fit import blend_windows, plan_windows, second_difference
+from bodyfit.video.sequence_fit import (blend_windows, plan_windows, second_difference, unpack_frames,
+                                         window_rotations)
 
 # Bones whose lengths give a track its shape: (from, to) BODY_25 names.
 BONES = (("RShoulder", "RElbow"), ("RElbow", "RWrist"), ("LShoulder", "LElbow"), ("LElbow", "LWrist"),
@@ -203,29 +204,15 @@ class _Windows:
     betas: torch.Tensor            # (N, 10)
 
 
-def _unpack(x: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Orientation corrections (N, T, 3), body angles (N, T, 63), translations (N, T, 3)."""
-    per_frame = x.reshape(len(x), frames, 69)
-    return per_frame[..., :3], per_frame[..., 3:66], per_frame[..., 66:]
-
-
-def _rotations(windows: _Windows, rows: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-    """(N, T, 22, 3, 3) the start's global rotation turned by the correction, and the body's."""
-    count, frames = pose.shape[:2]
-    global_rotation = windows.start_rotations[rows, :, 0] @ roma.rotvec_to_rotmat(orient)
-    body = roma.rotvec_to_rotmat(pose.reshape(count, frames, NUM_BODY_JOINTS, 3))
-    return torch.cat([global_rotation[:, :, None], body], dim=2)
-
-
 def window_terms(model: BodyModel, rig: Rig, windows: _Windows, rows: torch.Tensor, x: torch.Tensor,
                  config: FitConfig, smooth: bool = True) -> dict[str, torch.Tensor]:
     """Per-window (N,) weighted terms of the variables ``x`` (N, T * 69) of windows ``rows``;
     ``total`` is their sum. Without ``smooth`` the per-instant terms alone, and no reprojection
     (the start: onto the triangulated keypoints)."""
     frames = windows.pixels.shape[1]
-    orient, pose, transl = _unpack(x, frames)
+    orient, pose, transl = unpack_frames(x, frames)
     count, w = len(x), config.weights
-    rotations = _rotations(windows, rows, orient, pose)
+    rotations = window_rotations(windows.start_rotations[rows], orient, pose)
     betas = windows.betas[rows, None].expand(count, frames, -1).reshape(count * frames, -1)
     _, keypoints = body_points(model, rotations.reshape(-1, NUM_BODY_JOINTS_WITH_PELVIS, 3, 3), betas,
                                transl.reshape(-1, 3))
@@ -325,8 +312,8 @@ def fit_tracks(model: BodyModel, cameras: list[Camera], tracks: list[TrackViews]
         windows = _window_constants(tracks, starts, shapes, group, config, device)
         x, loss = _fit_windows(model, rig, windows, config)
         with torch.no_grad():
-            orient, pose, transl = _unpack(x, length)
-            rotations = _rotations(windows, torch.arange(len(group), device=device), orient, pose)
+            orient, pose, transl = unpack_frames(x, length)
+            rotations = window_rotations(windows.start_rotations, orient, pose)
         for row, item in enumerate(group):
             fitted[item] = (rotations[row], transl[row], float(loss[row]))
     seconds = (time.perf_counter() - begun) / sum(len(t) for t in tracks)

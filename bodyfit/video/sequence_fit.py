@@ -181,7 +181,7 @@ def _window_constants(tracks: list[TrackObservations], starts: list[SequenceStar
                     stack["scale"].float(), stack["rot"], stack["betas"], stack["transl"], list(items))
 
 
-def _unpack(x: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def unpack_frames(x: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Orientation corrections (N, T, 3), body angles (N, T, 63), translations (N, T, 3)."""
     per_frame = x.reshape(len(x), frames, 69)
     return per_frame[..., :3], per_frame[..., 3:66], per_frame[..., 66:]
@@ -195,11 +195,12 @@ def second_difference(values: torch.Tensor) -> torch.Tensor:
     return values[:, 2:] - 2 * values[:, 1:-1] + values[:, :-2]
 
 
-def _rotations(windows: _Windows, rows: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-    """(N, T, 22, 3, 3) the global rotation (the start's turned by the correction) and the
-    body joints' rotations."""
+def window_rotations(start_rotations: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+    """(N, T, 22, 3, 3) the global rotation (the start's, (N, T, 22, 3, 3), turned by the
+    correction ``orient`` (N, T, 3)) and the body joints' rotations of the angles ``pose``
+    (N, T, 63)."""
     count, frames = pose.shape[:2]
-    global_rotation = windows.start_rotations[rows, :, 0] @ roma.rotvec_to_rotmat(orient)
+    global_rotation = start_rotations[:, :, 0] @ roma.rotvec_to_rotmat(orient)
     body = roma.rotvec_to_rotmat(pose.reshape(count, frames, NUM_BODY_JOINTS, 3))
     return torch.cat([global_rotation[:, :, None], body], dim=2)
 
@@ -209,9 +210,9 @@ def window_terms(model: BodyModel, windows: _Windows, rows: torch.Tensor, x: tor
     """Per-window (N,) weighted terms of the variables ``x`` (N, T * 69) of windows ``rows``
     (N,); ``total`` is their sum. Without ``smooth``, the per-frame terms alone."""
     frames = windows.keypoints.shape[1]
-    orient, pose, transl = _unpack(x, frames)
+    orient, pose, transl = unpack_frames(x, frames)
     count, w = len(x), config.weights
-    rotations = _rotations(windows, rows, orient, pose)
+    rotations = window_rotations(windows.start_rotations[rows], orient, pose)
     betas = windows.betas[rows, None].expand(count, frames, -1).reshape(count * frames, -1)
     _, keypoints = body_points(model, rotations.reshape(-1, NUM_BODY_JOINTS_WITH_PELVIS, 3, 3), betas,
                                transl.reshape(-1, 3))
@@ -289,8 +290,8 @@ def fit_sequences(model: BodyModel, tracks: list[TrackObservations], starts: lis
         windows = _window_constants(tracks, starts, config, group)
         x, loss = _fit_windows(model, windows, config)
         with torch.no_grad():
-            orient, pose, transl = _unpack(x, length)
-            rotations = _rotations(windows, torch.arange(len(group)), orient, pose)
+            orient, pose, transl = unpack_frames(x, length)
+            rotations = window_rotations(windows.start_rotations, orient, pose)
         for row, item in enumerate(group):
             fitted[item] = (rotations[row], transl[row], float(loss[row]))
     seconds = (time.perf_counter() - begun) / max(1, sum(len(t) for t in tracks))
