@@ -257,5 +257,9 @@ class MultiViewStrategy:
             elif len(detections[index].errors) == len(instant.views) and instant.views:
                 record.update(status="failed", reason="no keypoint file of this instant could be read")
             else:
-                record.update(status="skipped", reason=f"{detected} detections, nobody tracked in two or more cameras")
+                matched_here = len(result.matched[index])
+                reason = (f"{detected} detections, nobody seen by two or more cameras" if not matched_here else
+                          f"{matched_here} people matched across cameras, none in a track long enough to keep "
+                          f"(tracking.min_length)")
+                record.update(status="skipped", reason=reason)
             write_instant(writer, self.model, instant, record, found, rig, self.config.outputs)

@@ -69,8 +69,9 @@ def track_people_3d(instants: list[list[MatchedPerson]], config: TrackingConfig)
                 track = PersonTrack(-1)
                 _extend(track, instant, column, person)
                 open_tracks.append(track)
+    least = min(config.min_length, len(instants))  # a clip shorter than min_length keeps who is always there
     kept = [t for t in relink(closed + open_tracks, instants, config)
-            if len(t.people) >= config.min_length and np.mean(t.views) >= config.min_mean_views]
+            if len(t.people) >= least and np.mean(t.views) >= config.min_mean_views]
     kept.sort(key=lambda t: (t.span[0], -len(t.people)))
     for number, track in enumerate(kept):
         track.track_id = number
