@@ -37,8 +37,7 @@ from bodyfit.geometry import project
 from bodyfit.multiview.config import FitConfig
 from bodyfit.priors.simple import bending_prior_from_rotations, squared_norm
 from bodyfit.regressor.body import body_points
-from bodyfit.video.sequence_fit import (blend_windows, plan_windows, second_difference, unpack_frames,
-                                         window_rotations)
+from bodyfit.video.sequence_fit import Window, fit_in_windows, rotation_params, second_difference, window_body
 
 # Bones whose lengths give a track its shape: (from, to) BODY_25 names.
 BONES = (("RShoulder", "RElbow"), ("RElbow", "RWrist"), ("LShoulder", "LElbow"), ("LElbow", "LWrist"),
@@ -210,12 +209,8 @@ def window_terms(model: BodyModel, rig: Rig, windows: _Windows, rows: torch.Tens
     ``total`` is their sum. Without ``smooth`` the per-instant terms alone, and no reprojection
     (the start: onto the triangulated keypoints)."""
     frames = windows.pixels.shape[1]
-    orient, pose, transl = unpack_frames(x, frames)
     count, w = len(x), config.weights
-    rotations = window_rotations(windows.start_rotations[rows], orient, pose)
-    betas = windows.betas[rows, None].expand(count, frames, -1).reshape(count * frames, -1)
-    _, keypoints = body_points(model, rotations.reshape(-1, NUM_BODY_JOINTS_WITH_PELVIS, 3, 3), betas,
-                               transl.reshape(-1, 3))
+    pose, transl, rotations, keypoints = window_body(model, windows.start_rotations[rows], windows.betas[rows], x)
     points = keypoints.reshape(count, frames, NUM_BODY, 3)
     offset = (points - windows.points[rows]).pow(2).sum(-1) * windows.known[rows]
     body = rotations[:, :, 1:].reshape(-1, NUM_BODY_JOINTS, 3, 3)
@@ -302,34 +297,20 @@ def fit_tracks(model: BodyModel, cameras: list[Camera], tracks: list[TrackViews]
     rig = Rig.of(cameras, config.data_weight_scale, device)
     shapes = fit_shapes(model, tracks, config, device)
     starts = _starts(model, tracks, shapes)
-    plans = [plan_windows(len(track), config.window, config.overlap) for track in tracks]
-    items = [(index, start, end) for index, plan in enumerate(plans) for start, end in plan]
-    by_length: dict[int, list[tuple[int, int, int]]] = {}
-    for item in items:
-        by_length.setdefault(item[2] - item[1], []).append(item)
-    fitted: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor, float]] = {}
-    for length, group in by_length.items():
+
+    def fit_group(group: list[Window]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         windows = _window_constants(tracks, starts, shapes, group, config, device)
-        x, loss = _fit_windows(model, rig, windows, config)
-        with torch.no_grad():
-            orient, pose, transl = unpack_frames(x, length)
-            rotations = window_rotations(windows.start_rotations, orient, pose)
-        for row, item in enumerate(group):
-            fitted[item] = (rotations[row], transl[row], float(loss[row]))
+        return (windows.start_rotations, *_fit_windows(model, rig, windows, config))
+
+    fitted = fit_in_windows([len(track) for track in tracks], config.window, config.overlap, fit_group)
     seconds = (time.perf_counter() - begun) / sum(len(t) for t in tracks)
-    return [_world_fit(model, track, shapes[index], plan, [fitted[(index, *w)] for w in plan], seconds)
-            for index, (track, plan) in enumerate(zip(tracks, plans))]
+    return [_world_fit(model, track, betas, *part, seconds) for track, betas, part in zip(tracks, shapes, fitted)]
 
 
 @torch.no_grad()
-def _world_fit(model: BodyModel, track: TrackViews, betas: torch.Tensor, plan: list[tuple[int, int]],
-               parts: list[tuple[torch.Tensor, torch.Tensor, float]], seconds_per_instant: float) -> WorldFit:
-    rotations, transl = blend_windows(plan, len(track), [p[0] for p in parts], [p[1] for p in parts])
+def _world_fit(model: BodyModel, track: TrackViews, betas: torch.Tensor, rotations: torch.Tensor,
+               transl: torch.Tensor, loss: float, seconds_per_instant: float) -> WorldFit:
     betas = betas.float()[None].expand(len(track), -1)
-    joints, keypoints = (value.cpu() for value in body_points(model, rotations, betas, transl))
-    rotations, transl, betas = rotations.cpu(), transl.cpu(), betas.cpu()
-    rotvec = roma.rotmat_to_rotvec(rotations)
-    params = {"global_orient": rotvec[:, 0].numpy(), "body_pose": rotvec[:, 1:].flatten(1).numpy(),
-              "betas": betas.numpy().copy(), "transl": transl.numpy()}
-    return WorldFit(track.track_id, np.asarray(track.instants), params, keypoints.numpy(), joints.numpy(),
-                    track.seen, float(sum(p[2] for p in parts)), seconds_per_instant * len(track))
+    joints, keypoints = (value.cpu().numpy() for value in body_points(model, rotations, betas, transl))
+    return WorldFit(track.track_id, np.asarray(track.instants), rotation_params(rotations, betas, transl), keypoints,
+                    joints, track.seen, loss, seconds_per_instant * len(track))

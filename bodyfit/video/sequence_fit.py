@@ -22,6 +22,7 @@ Shapes: N windows, T frames, K = 25 BODY_25 keypoints, J = 22 joints (global + 2
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -205,17 +206,27 @@ def window_rotations(start_rotations: torch.Tensor, orient: torch.Tensor, pose: 
     return torch.cat([global_rotation[:, :, None], body], dim=2)
 
 
+def window_body(model: BodyModel, start_rotations: torch.Tensor, betas: torch.Tensor,
+                x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The body of windows' variables ``x`` (N, T * 69) from their starts' rotations
+    (N, T, 22, 3, 3) with one shape per window ``betas`` (N, 10): body angles (N, T, 63),
+    translations (N, T, 3), rotations (N, T, 22, 3, 3) and BODY_25 keypoints (N T, 25, 3)."""
+    count, frames = start_rotations.shape[:2]
+    orient, pose, transl = unpack_frames(x, frames)
+    rotations = window_rotations(start_rotations, orient, pose)
+    flat_betas = betas[:, None].expand(count, frames, -1).reshape(count * frames, -1)
+    _, keypoints = body_points(model, rotations.reshape(-1, NUM_BODY_JOINTS_WITH_PELVIS, 3, 3), flat_betas,
+                               transl.reshape(-1, 3))
+    return pose, transl, rotations, keypoints
+
+
 def window_terms(model: BodyModel, windows: _Windows, rows: torch.Tensor, x: torch.Tensor,
                  config: SequenceFitConfig, smooth: bool = True) -> dict[str, torch.Tensor]:
     """Per-window (N,) weighted terms of the variables ``x`` (N, T * 69) of windows ``rows``
     (N,); ``total`` is their sum. Without ``smooth``, the per-frame terms alone."""
     frames = windows.keypoints.shape[1]
-    orient, pose, transl = unpack_frames(x, frames)
     count, w = len(x), config.weights
-    rotations = window_rotations(windows.start_rotations[rows], orient, pose)
-    betas = windows.betas[rows, None].expand(count, frames, -1).reshape(count * frames, -1)
-    _, keypoints = body_points(model, rotations.reshape(-1, NUM_BODY_JOINTS_WITH_PELVIS, 3, 3), betas,
-                               transl.reshape(-1, 3))
+    pose, transl, rotations, keypoints = window_body(model, windows.start_rotations[rows], windows.betas[rows], x)
     intrinsics = windows.intrinsics[rows, None].expand(count, frames, 4).reshape(-1, 4)
     projected = project(keypoints, intrinsics)
     data = reprojection_term(projected, windows.keypoints[rows].reshape(-1, NUM_BODY, 2),
@@ -273,6 +284,48 @@ def blend_windows(windows: list[tuple[int, int]], length: int, rotations: list[t
     return roma.special_procrustes(blended_rot), blended_transl
 
 
+# (track, first frame, end frame) of one window
+Window = tuple[int, int, int]
+# windows of one length -> their starts' rotations (N, T, 22, 3, 3), fitted variables (N, T * 69)
+# and final losses (N,)
+FitGroup = Callable[[list[Window]], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def fit_in_windows(lengths: list[int], window: int, overlap: int,
+                   fit_group: FitGroup) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+    """Per track of ``lengths`` frames: rotations (T, 22, 3, 3), translations (T, 3) and the
+    sum of its windows' losses. Tracks are cut into windows of ``window`` frames overlapping
+    by ``overlap``; all windows of one length are fitted in one call of ``fit_group``; a
+    track's windows are blended."""
+    plans = [plan_windows(length, window, overlap) for length in lengths]
+    by_length: dict[int, list[Window]] = {}
+    for index, plan in enumerate(plans):
+        for start, end in plan:
+            by_length.setdefault(end - start, []).append((index, start, end))
+    fitted: dict[Window, tuple[torch.Tensor, torch.Tensor, float]] = {}
+    for length, group in by_length.items():
+        start_rotations, x, loss = fit_group(group)
+        with torch.no_grad():
+            orient, pose, transl = unpack_frames(x, length)
+            rotations = window_rotations(start_rotations, orient, pose)
+        for row, item in enumerate(group):
+            fitted[item] = (rotations[row], transl[row], float(loss[row]))
+    tracks = []
+    for index, (length, plan) in enumerate(zip(lengths, plans)):
+        parts = [fitted[(index, *w)] for w in plan]
+        rotations, transl = blend_windows(plan, length, [p[0] for p in parts], [p[1] for p in parts])
+        tracks.append((rotations, transl, sum(p[2] for p in parts)))
+    return tracks
+
+
+def rotation_params(rotations: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor) -> dict[str, np.ndarray]:
+    """``global_orient`` (T, 3), ``body_pose`` (T, 63), ``betas`` and ``transl`` arrays of
+    rotations (T, 22, 3, 3), shapes (T, 10) and translations (T, 3)."""
+    rotvec = roma.rotmat_to_rotvec(rotations.cpu())
+    return {"global_orient": rotvec[:, 0].numpy(), "body_pose": rotvec[:, 1:].flatten(1).numpy(),
+            "betas": betas.cpu().numpy().copy(), "transl": transl.cpu().numpy()}
+
+
 def fit_sequences(model: BodyModel, tracks: list[TrackObservations], starts: list[SequenceStart],
                   config: SequenceFitConfig) -> list[TrackFit]:
     """Fits every track (see the module docstring); one ``TrackFit`` each, in order. Windows
@@ -280,35 +333,22 @@ def fit_sequences(model: BodyModel, tracks: list[TrackObservations], starts: lis
     if len(tracks) != len(starts):
         raise ValueError(f"need one start per track: {len(tracks)} tracks, {len(starts)} starts")
     begun = time.perf_counter()
-    plans = [plan_windows(len(track), config.window, config.overlap) for track in tracks]
-    items = [(index, start, end) for index, plan in enumerate(plans) for start, end in plan]
-    by_length: dict[int, list[tuple[int, int, int]]] = {}
-    for item in items:
-        by_length.setdefault(item[2] - item[1], []).append(item)
-    fitted: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor, float]] = {}
-    for length, group in by_length.items():
+
+    def fit_group(group: list[Window]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         windows = _window_constants(tracks, starts, config, group)
-        x, loss = _fit_windows(model, windows, config)
-        with torch.no_grad():
-            orient, pose, transl = unpack_frames(x, length)
-            rotations = window_rotations(windows.start_rotations, orient, pose)
-        for row, item in enumerate(group):
-            fitted[item] = (rotations[row], transl[row], float(loss[row]))
+        return (windows.start_rotations, *_fit_windows(model, windows, config))
+
+    fitted = fit_in_windows([len(track) for track in tracks], config.window, config.overlap, fit_group)
     seconds = (time.perf_counter() - begun) / max(1, sum(len(t) for t in tracks))
-    return [_track_fit(model, track, start, plan, [fitted[(index, *w)] for w in plan], seconds)
-            for index, (track, start, plan) in enumerate(zip(tracks, starts, plans))]
+    return [_track_fit(model, track, start, *part, seconds) for track, start, part in zip(tracks, starts, fitted)]
 
 
 @torch.no_grad()
-def _track_fit(model: BodyModel, track: TrackObservations, start: SequenceStart, plan: list[tuple[int, int]],
-               parts: list[tuple[torch.Tensor, torch.Tensor, float]], seconds_per_frame: float) -> TrackFit:
-    rotations, transl = blend_windows(plan, len(track), [p[0] for p in parts], [p[1] for p in parts])
+def _track_fit(model: BodyModel, track: TrackObservations, start: SequenceStart, rotations: torch.Tensor,
+               transl: torch.Tensor, loss: float, seconds_per_frame: float) -> TrackFit:
     betas = start.betas.float()[None].expand(len(track), -1)
     _, keypoints = body_points(model, rotations, betas, transl)
     intrinsics = torch.as_tensor(track.intrinsics, dtype=torch.float32)[None].expand(len(track), 4)
-    rotvec = roma.rotmat_to_rotvec(rotations)
-    params = {"global_orient": rotvec[:, 0].numpy(), "body_pose": rotvec[:, 1:].flatten(1).numpy(),
-              "betas": betas.numpy().copy(), "transl": transl.numpy()}
-    return TrackFit(track.track_id, np.asarray(track.frame_indices), params, keypoints.numpy(),
-                    project(keypoints, intrinsics).numpy(), np.asarray(track.confidence[:, BODY].max(1) > 0),
-                    float(sum(p[2] for p in parts)), seconds_per_frame * len(track))
+    return TrackFit(track.track_id, np.asarray(track.frame_indices), rotation_params(rotations, betas, transl),
+                    keypoints.numpy(), project(keypoints, intrinsics).numpy(),
+                    np.asarray(track.confidence[:, BODY].max(1) > 0), loss, seconds_per_frame * len(track))
