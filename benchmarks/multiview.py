@@ -41,7 +41,6 @@ from bodyfit.geometry import pa_mpjpe  # noqa: E402
 from bodyfit.motion.multiview_cases import MultiViewCase, MultiViewDistribution, make_multiview_cases  # noqa: E402
 from bodyfit.motion.sequences import SequenceDistribution  # noqa: E402
 from bodyfit.multiview.config import load_multiview_config  # noqa: E402
-from bodyfit.multiview.matching import ViewDetections  # noqa: E402
 from bodyfit.multiview.strategy import InstantDetections, Reconstruction, reconstruct  # noqa: E402
 from bodyfit.resources import config_path  # noqa: E402
 
@@ -51,17 +50,9 @@ MID_HIP = OPENPOSE["MidHip"]
 
 def case_detections(case: MultiViewCase) -> list[InstantDetections]:
     """Per frame, every camera's detections as the strategy reads them (undistorted)."""
-    out = []
-    for t in range(len(case)):
-        raw, views = [], []
-        for camera in case.rig:
-            people = case.observed[camera.name][t][:, BODY] if len(case.observed[camera.name][t]) else \
-                np.zeros((0, NUM_BODY, 3))
-            pixels = camera.undistort(people[..., :2].reshape(-1, 2)).reshape(len(people), NUM_BODY, 2)
-            raw.append(people)
-            views.append(ViewDetections(pixels, people[..., 2]))
-        out.append(InstantDetections(raw, views))
-    return out
+    empty = np.zeros((0, NUM_BODY, 3))
+    return [InstantDetections.of(case.rig, [case.observed[c.name][t][:, BODY] if len(case.observed[c.name][t])
+                                            else empty for c in case.rig]) for t in range(len(case))]
 
 
 def track_identity(case: MultiViewCase, result: Reconstruction, track_index: int) -> dict[int, int]:

@@ -54,14 +54,9 @@ def ring(count: int, radius: float = 4.0) -> list[Camera]:
 
 
 def detections_of(case) -> list[InstantDetections]:
-    out = []
-    for t in range(len(case)):
-        raw = [case.observed[c.name][t][:, BODY] if len(case.observed[c.name][t]) else np.zeros((0, 25, 3))
-               for c in case.rig]
-        views = [ViewDetections(c.undistort(r[..., :2].reshape(-1, 2)).reshape(len(r), 25, 2), r[..., 2])
-                 for c, r in zip(case.rig, raw)]
-        out.append(InstantDetections(raw, views))
-    return out
+    empty = np.zeros((0, 25, 3))
+    return [InstantDetections.of(case.rig, [case.observed[c.name][t][:, BODY] if len(case.observed[c.name][t])
+                                            else empty for c in case.rig]) for t in range(len(case))]
 
 
 def test_triangulation_is_exact_and_drops_a_wrong_view():

@@ -8,13 +8,13 @@ Shapes: a camera's ``matrix`` (3, 3), ``distortion`` (4,), ``rotation`` (3, 3), 
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
 
 from bodyfit.fileio.calibration_checks import _camera
+from bodyfit.fileio.names import natural_key
 from bodyfit.fileio.cameras import CalibrationError, Camera, CameraRig
 
 QUALISYS_SUBPIXELS = 64.0  # a .qca.txt gives focal lengths and centres in 1/64 px
@@ -56,13 +56,8 @@ def read_qualisys(path: Path | str) -> CameraRig:
     if not video:
         raise CalibrationError(f"{path}: no video camera (every <camera>'s model is a marker camera's)")
     cameras = sorted((_qualisys_camera(element, path) for element in video),
-                     key=lambda camera: _natural_key(camera.name))
+                     key=lambda camera: natural_key(camera.name))
     return CameraRig(cameras, path)
-
-
-def _natural_key(text: str) -> list[str | int]:
-    """'cam10' after 'cam2': digit runs compare as numbers."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
 def _qca_child(element: ElementTree.Element, tag: str, where: str) -> ElementTree.Element:

@@ -50,11 +50,20 @@ class InstantDetections:
     views: list[ViewDetections]
     errors: dict[str, str] = field(default_factory=dict)
 
+    @staticmethod
+    def of(rig: CameraRig, raw: list[np.ndarray], errors: dict[str, str] | None = None) -> "InstantDetections":
+        """Every camera's BODY_25 detections (P, 25, 3) as read, undistorted through its lens."""
+        views = []
+        for camera, people in zip(rig, raw):
+            pixels = camera.undistort(people[..., :2].reshape(-1, 2)).reshape(len(people), NUM_BODY, 2)
+            views.append(ViewDetections(pixels, np.where(people[..., 2] > 0, people[..., 2], 0.0)))
+        return InstantDetections(raw, views, errors or {})
+
 
 def read_instant(instant: Instant, rig: CameraRig) -> InstantDetections:
     """Every camera's people at ``instant`` (BODY_25); a file that cannot be read counts as
     nobody seen there, its reason kept."""
-    raw, views, errors = [], [], {}
+    raw, errors = [], {}
     for camera in rig:
         people = np.zeros((0, NUM_BODY, 3))
         item = instant.views.get(camera.name)
@@ -67,9 +76,7 @@ def read_instant(instant: Instant, rig: CameraRig) -> InstantDetections:
                 errors[camera.name] = str(error)
                 log.warning("%s, camera %s: %s", instant.stem, camera.name, error)
         raw.append(people)
-        pixels = camera.undistort(people[..., :2].reshape(-1, 2)).reshape(len(people), NUM_BODY, 2)
-        views.append(ViewDetections(pixels, np.where(people[..., 2] > 0, people[..., 2], 0.0)))
-    return InstantDetections(raw, views, errors)
+    return InstantDetections.of(rig, raw, errors)
 
 
 def track_views(track: PersonTrack, matched: list[list[MatchedPerson]], detections: list[InstantDetections],

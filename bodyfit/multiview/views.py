@@ -21,7 +21,7 @@ from bodyfit.fileio.cameras import CalibrationError, CameraRig
 from bodyfit.fileio.images import ImageError, read_image_size
 from bodyfit.fileio.openpose_json import ImageItem, list_images
 from bodyfit.pipeline.runner import RunError, RunOptions, match_keypoints
-from bodyfit.report.collect import natural_key
+from bodyfit.fileio.names import natural_key
 
 log = logging.getLogger("bodyfit")
 

@@ -9,11 +9,12 @@ import json
 import logging
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from bodyfit.fileio.names import natural_key
 
 log = logging.getLogger("bodyfit")
 
@@ -82,11 +83,6 @@ def finite(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
-
-
-def natural_key(text: str) -> list:
-    """Sort key that puts ``frame_2`` before ``frame_10``."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
 def check_output_folder(output: Path) -> None:
