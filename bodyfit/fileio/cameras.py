@@ -24,12 +24,13 @@ class CalibrationError(ValueError):
     """A calibration that cannot be read or used; the message names the file and the field."""
 
 
-def _opencv():
+def opencv(needed_for: str = "this calibration has lens distortion, which needs OpenCV"):
+    """The ``cv2`` module, or a ``CalibrationError`` saying what ``needed_for`` it and how to
+    install it."""
     try:
         import cv2
     except ImportError:
-        raise CalibrationError("this calibration has lens distortion, which needs OpenCV: "
-                               "pip install 'bodyfit[multiview]'") from None
+        raise CalibrationError(f"{needed_for}: pip install 'bodyfit[multiview]'") from None
     return cv2
 
 
@@ -95,7 +96,7 @@ class Camera:
         points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
         if not self.distorted or len(points) == 0:
             return self.project_pinhole(points)
-        cv2 = _opencv()
+        cv2 = opencv()
         rvec = cv2.Rodrigues(self.rotation)[0]
         if self.fisheye:
             pixels = cv2.fisheye.projectPoints(points[:, None], rvec, self.translation, self.matrix,
@@ -109,7 +110,7 @@ class Camera:
         pixels = np.ascontiguousarray(pixels, dtype=np.float64).reshape(-1, 2)
         if not self.distorted or len(pixels) == 0:
             return pixels.copy()
-        cv2 = _opencv()
+        cv2 = opencv()
         if self.fisheye:
             out = cv2.fisheye.undistortPoints(pixels[:, None], self.matrix, self.distortion[:4], P=self.matrix)
         else:

@@ -15,18 +15,13 @@ import numpy as np
 
 from bodyfit.fileio.atomic import atomic_path
 from bodyfit.fileio.calibration_checks import _array, _camera, _rotmat_to_rotvec, _rotvec_to_rotmat, _vector
-from bodyfit.fileio.cameras import CalibrationError, Camera, CameraRig
+from bodyfit.fileio.cameras import CalibrationError, Camera, CameraRig, opencv
 
 EASYMOCAP_FILES = ("intri.yml", "extri.yml")
 
 
 def _opencv():
-    try:
-        import cv2
-    except ImportError:
-        raise CalibrationError("EasyMocap's intri.yml and extri.yml are read and written with OpenCV: "
-                               "pip install 'bodyfit[multiview]'") from None
-    return cv2
+    return opencv("EasyMocap's intri.yml and extri.yml are read and written with OpenCV")
 
 
 def _cv_message(error: Exception) -> str:

@@ -91,7 +91,7 @@ class WorldFit:
 
 
 @dataclass
-class Rig:
+class CameraTensors:
     """The cameras as tensors: ``rotation`` (V, 3, 3), ``translation`` (V, 3),
     ``intrinsics`` (V, 4), ``data_weight`` (V,) = data_weight_scale / image height."""
 
@@ -101,13 +101,13 @@ class Rig:
     data_weight: torch.Tensor
 
     @staticmethod
-    def of(cameras: list[Camera], data_weight_scale: float, device: torch.device) -> "Rig":
+    def of(cameras: list[Camera], data_weight_scale: float, device: torch.device) -> "CameraTensors":
         def tensor(values) -> torch.Tensor:
             return torch.as_tensor(np.stack(values), dtype=torch.float32, device=device)
 
-        return Rig(tensor([c.rotation for c in cameras]), tensor([c.translation for c in cameras]),
-                   tensor([c.intrinsics for c in cameras]),
-                   tensor([data_weight_scale / c.image_size[0] for c in cameras]))
+        return CameraTensors(tensor([c.rotation for c in cameras]), tensor([c.translation for c in cameras]),
+                             tensor([c.intrinsics for c in cameras]),
+                             tensor([data_weight_scale / c.image_size[0] for c in cameras]))
 
     def project(self, points: torch.Tensor) -> torch.Tensor:
         """(B, V, K, 2) undistorted pixels of world ``points`` (B, K, 3) in every camera."""
@@ -203,7 +203,7 @@ class _Windows:
     betas: torch.Tensor            # (N, 10)
 
 
-def window_terms(model: BodyModel, rig: Rig, windows: _Windows, rows: torch.Tensor, x: torch.Tensor,
+def window_terms(model: BodyModel, rig: CameraTensors, windows: _Windows, rows: torch.Tensor, x: torch.Tensor,
                  config: FitConfig, smooth: bool = True) -> dict[str, torch.Tensor]:
     """Per-window (N,) weighted terms of the variables ``x`` (N, T * 69) of windows ``rows``;
     ``total`` is their sum. Without ``smooth`` the per-instant terms alone, and no reprojection
@@ -269,7 +269,7 @@ def _window_constants(tracks: list[TrackViews], starts: list[tuple[torch.Tensor,
                     stack["transl"], stack["betas"])
 
 
-def _fit_windows(model: BodyModel, rig: Rig, windows: _Windows, config: FitConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def _fit_windows(model: BodyModel, rig: CameraTensors, windows: _Windows, config: FitConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Fitted variables (N, T * 69) and final losses (N,): first each instant onto its
     triangulated keypoints, then everything together."""
     pose0 = roma.rotmat_to_rotvec(windows.start_rotations[:, :, 1:]).flatten(2)
@@ -294,7 +294,7 @@ def fit_tracks(model: BodyModel, cameras: list[Camera], tracks: list[TrackViews]
         return []
     begun = time.perf_counter()
     device = next(model.buffers()).device
-    rig = Rig.of(cameras, config.data_weight_scale, device)
+    rig = CameraTensors.of(cameras, config.data_weight_scale, device)
     shapes = fit_shapes(model, tracks, config, device)
     starts = _starts(model, tracks, shapes)
 
